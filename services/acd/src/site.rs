@@ -1,0 +1,289 @@
+//! [`Site`]: the handle the rest of Hotline uses to talk to a site's ACD.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_core::agent::NotReadyReason;
+use hotline_core::event::EventSink;
+use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId};
+use hotline_core::time::{Clock, Timestamp};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorRef, RpcReplyPort};
+
+use crate::agent::{AgentEndpoint, AgentMsg, AgentView};
+use crate::config::SiteConfig;
+use crate::engine::{Arrival, SiteSnapshot};
+use crate::error::AcdError;
+use crate::ids::IdSource;
+use crate::router::{RouterActor, RouterArgs, RouterMsg};
+
+/// How long a request waits for the ACD before reporting it unavailable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A clock that follows tokio's time, so tests with paused time (and `advance`) move
+/// the ACD's timestamps and timers together.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    base: Timestamp,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading `base` now.
+    pub fn starting_at(base: Timestamp) -> Self {
+        Self {
+            base,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> Timestamp {
+        self.base + self.start.elapsed()
+    }
+}
+
+/// What a site needs besides its configuration.
+pub struct SiteOptions {
+    /// Where events go.
+    pub sink: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Where ids come from.
+    pub ids: IdSource,
+}
+
+/// A running site ACD. Cloning shares it.
+#[derive(Clone)]
+pub struct Site {
+    id: SiteId,
+    router: ActorRef<RouterMsg>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Site {
+    /// Validates the configuration and starts the router.
+    pub async fn start(config: SiteConfig, options: SiteOptions) -> Result<Site, AcdError> {
+        config.validate()?;
+        let id = config.site.clone();
+        let clock = options.clock.clone();
+        let args = RouterArgs {
+            config,
+            sink: options.sink,
+            clock: options.clock,
+            ids: options.ids,
+        };
+        let (router, _) = Actor::spawn(None, RouterActor, args)
+            .await
+            .map_err(|e| AcdError::Unavailable(format!("cannot start the router: {e}")))?;
+        Ok(Site { id, router, clock })
+    }
+
+    /// The site's id.
+    pub fn id(&self) -> &SiteId {
+        &self.id
+    }
+
+    /// The site's clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The router actor (for benchmarks that send without waiting).
+    pub fn router(&self) -> &ActorRef<RouterMsg> {
+        &self.router
+    }
+
+    async fn ask<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> RouterMsg,
+    ) -> Result<T, AcdError> {
+        match self.router.call(build, Some(CALL_TIMEOUT)).await {
+            Ok(CallResult::Success(v)) => Ok(v),
+            Ok(CallResult::Timeout) => Err(AcdError::Unavailable("router timed out".into())),
+            Ok(CallResult::SenderError) | Err(_) => {
+                Err(AcdError::Unavailable("router stopped".into()))
+            }
+        }
+    }
+
+    /// A contact arrives and joins its queue.
+    pub async fn arrive(&self, arrival: Arrival) -> Result<(), AcdError> {
+        self.ask(|r| RouterMsg::Arrive(arrival, Some(r))).await?
+    }
+
+    /// The customer hung up.
+    pub async fn hang_up(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| RouterMsg::HangUp(contact, Some(r))).await?
+    }
+
+    /// The customer asked to be called back; the request keeps its place.
+    pub async fn request_callback(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| RouterMsg::RequestCallback(contact, Some(r)))
+            .await?
+    }
+
+    /// Moves a waiting contact to another queue of its tenant.
+    pub async fn move_contact(&self, contact: ContactId, to: QueueId) -> Result<(), AcdError> {
+        self.ask(|r| RouterMsg::Move {
+            contact,
+            to,
+            reply: Some(r),
+        })
+        .await?
+    }
+
+    /// Logs an agent in; offers go to `endpoint`.
+    pub async fn login(
+        &self,
+        agent: AgentId,
+        endpoint: Arc<dyn AgentEndpoint>,
+        ready: bool,
+    ) -> Result<AgentHandle, AcdError> {
+        self.ask(|reply| RouterMsg::Login {
+            agent: agent.clone(),
+            endpoint,
+            ready,
+            reply,
+        })
+        .await??;
+        Ok(self.agent(agent))
+    }
+
+    /// A handle on a logged-in agent. It looks the agent's actor up on every call, so it
+    /// stays valid across a restart of that actor.
+    pub fn agent(&self, agent: AgentId) -> AgentHandle {
+        AgentHandle {
+            site: self.clone(),
+            agent,
+        }
+    }
+
+    /// The site as a status page shows it.
+    pub async fn snapshot(&self) -> Result<SiteSnapshot, AcdError> {
+        self.ask(RouterMsg::Snapshot).await
+    }
+
+    /// Runs the engine's consistency check.
+    pub async fn check_invariants(&self) -> Result<Result<(), String>, AcdError> {
+        self.ask(RouterMsg::CheckInvariants).await
+    }
+
+    /// Stops the router and every agent actor, and waits for them.
+    pub async fn stop(&self) {
+        let _ = self
+            .router
+            .stop_and_wait(Some("site stopping".into()), Some(CALL_TIMEOUT))
+            .await;
+    }
+}
+
+/// A logged-in agent, for desks and tests.
+#[derive(Clone)]
+pub struct AgentHandle {
+    site: Site,
+    agent: AgentId,
+}
+
+impl AgentHandle {
+    /// The agent.
+    pub fn id(&self) -> &AgentId {
+        &self.agent
+    }
+
+    /// The agent's actor right now.
+    pub async fn actor(&self) -> Result<ActorRef<AgentMsg>, AcdError> {
+        let agent = self.agent.clone();
+        self.site.ask(|r| RouterMsg::Agent(agent, r)).await?
+    }
+
+    async fn ask(
+        &self,
+        build: impl FnOnce(RpcReplyPort<Result<(), AcdError>>) -> AgentMsg,
+    ) -> Result<(), AcdError> {
+        let actor = self.actor().await?;
+        match actor.call(|r| build(r), Some(CALL_TIMEOUT)).await {
+            Ok(CallResult::Success(v)) => v,
+            _ => Err(AcdError::Unavailable(format!(
+                "agent {} is restarting",
+                self.agent
+            ))),
+        }
+    }
+
+    /// Accepts an offer.
+    pub async fn accept(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::Answer {
+            contact,
+            accept: true,
+            reply: Some(r),
+        })
+        .await
+    }
+
+    /// Rejects an offer; the contact returns to its place.
+    pub async fn reject(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::Answer {
+            contact,
+            accept: false,
+            reply: Some(r),
+        })
+        .await
+    }
+
+    /// Ends the conversation; wrap-up begins.
+    pub async fn end(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::End {
+            contact,
+            reply: Some(r),
+        })
+        .await
+    }
+
+    /// Ends wrap-up early.
+    pub async fn finish_wrap_up(&self, contact: ContactId) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::FinishWrapUp {
+            contact,
+            reply: Some(r),
+        })
+        .await
+    }
+
+    /// Extends wrap-up.
+    pub async fn extend_wrap_up(&self, contact: ContactId, secs: u32) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::ExtendWrapUp {
+            contact,
+            secs,
+            reply: Some(r),
+        })
+        .await
+    }
+
+    /// Takes contacts.
+    pub async fn go_ready(&self) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::GoReady(Some(r))).await
+    }
+
+    /// Stops taking new contacts.
+    pub async fn go_not_ready(&self, reason: NotReadyReason) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::GoNotReady(reason, Some(r))).await
+    }
+
+    /// Logs out.
+    pub async fn log_out(&self) -> Result<(), AcdError> {
+        self.ask(|r| AgentMsg::LogOut(Some(r))).await
+    }
+
+    /// The agent's own view.
+    pub async fn view(&self) -> Result<AgentView, AcdError> {
+        let actor = self.actor().await?;
+        match actor.call(AgentMsg::View, Some(CALL_TIMEOUT)).await {
+            Ok(CallResult::Success(v)) => Ok(v),
+            _ => Err(AcdError::Unavailable(format!(
+                "agent {} is restarting",
+                self.agent
+            ))),
+        }
+    }
+}
