@@ -292,20 +292,20 @@ impl AgentState {
                     .slots()
                     .iter()
                     .any(|s| s.contact == contact && s.phase == SlotPhase::Reserved);
-                if current && ringing {
-                    if self
+                if current
+                    && ringing
+                    && self
                         .session
                         .apply(now, &AgentTransition::NoAnswer(contact))
                         .is_ok()
-                    {
-                        self.timers.remove(&contact);
-                        self.endpoint.rescinded(myself, contact);
-                        self.tell(RouterMsg::Declined {
-                            contact,
-                            agent: ix,
-                            reason: DeclineReason::NoAnswer,
-                        });
-                    }
+                {
+                    self.timers.remove(&contact);
+                    self.endpoint.rescinded(myself, contact);
+                    self.tell(RouterMsg::Declined {
+                        contact,
+                        agent: ix,
+                        reason: DeclineReason::NoAnswer,
+                    });
                 }
             }
             AgentMsg::End { contact, reply } => {

@@ -227,11 +227,9 @@ impl AgentRt {
             } else {
                 0
             };
-        if logged == 0 {
-            0
-        } else {
-            busy.saturating_mul(1_000_000) / logged
-        }
+        busy.saturating_mul(1_000_000)
+            .checked_div(logged)
+            .unwrap_or(0)
     }
 }
 
@@ -1556,11 +1554,14 @@ impl Engine {
     }
 }
 
+/// Alternative clauses, each a list of (skill, minimum level) that must all be met.
+type Clauses<'a> = Vec<Vec<(&'a SkillId, u8)>>;
+
 /// Which queues (and from which step) each agent is eligible for.
 struct Eligibility<'a> {
     config: &'a SiteConfig,
     /// Per queue, per step: alternative clauses, each a list of (skill, min level).
-    clauses: Vec<Vec<Vec<Vec<(&'a SkillId, u8)>>>>,
+    clauses: Vec<Vec<Clauses<'a>>>,
     /// Per queue, per step: queues whose step-0 agents are also accepted.
     widen: Vec<Vec<Vec<usize>>>,
 }

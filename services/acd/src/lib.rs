@@ -38,5 +38,6 @@ pub mod router;
 pub mod session;
 pub mod sim;
 pub mod site;
+pub mod workload;
 
 pub use error::AcdError;

@@ -203,7 +203,7 @@ impl AgentHandle {
         build: impl FnOnce(RpcReplyPort<Result<(), AcdError>>) -> AgentMsg,
     ) -> Result<(), AcdError> {
         let actor = self.actor().await?;
-        match actor.call(|r| build(r), Some(CALL_TIMEOUT)).await {
+        match actor.call(build, Some(CALL_TIMEOUT)).await {
             Ok(CallResult::Success(v)) => v,
             _ => Err(AcdError::Unavailable(format!(
                 "agent {} is restarting",

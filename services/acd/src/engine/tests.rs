@@ -800,10 +800,10 @@ proptest! {
                         let was = e.contact_state(x);
                         e.hang_up(at, x).unwrap();
                         offered.retain(|(y, _)| *y != x);
-                        if was == Some(ContactState::Connected) {
-                            if let Some(k) = connected.iter().position(|(y, _)| *y == x) {
-                                wrapping.push(connected.remove(k));
-                            }
+                        if was == Some(ContactState::Connected)
+                            && let Some(k) = connected.iter().position(|(y, _)| *y == x)
+                        {
+                            wrapping.push(connected.remove(k));
                         }
                     }
                 }
