@@ -318,6 +318,19 @@ pub struct AgentSnapshot {
     pub idle_secs: f64,
     /// Busy time ÷ logged-in time since start, 0–1.
     pub occupancy: f64,
+    /// Contacts the agent holds (offered, connected or in wrap-up).
+    pub contacts: Vec<HeldContact>,
+}
+
+/// A contact an agent holds, as the router sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldContact {
+    /// The contact.
+    pub contact: ContactId,
+    /// Its queue.
+    pub queue: QueueId,
+    /// Offered, connected or wrap-up.
+    pub state: ContactState,
 }
 
 /// The whole site at one moment.
@@ -1383,9 +1396,15 @@ impl Engine {
         let mut offered = vec![0u32; self.queues.len()];
         // Per agent: (reserved, on contact, wrap-up) counts, to derive what people see.
         let mut phases = vec![(0u8, 0u8, 0u8); self.agents.len()];
+        let mut held: Vec<Vec<HeldContact>> = vec![Vec::new(); self.agents.len()];
         for (_, c) in &self.contacts {
             let qi = c.queue as usize;
             if let Some(a) = c.agent {
+                held[a as usize].push(HeldContact {
+                    contact: c.id,
+                    queue: self.queues[qi].id.clone(),
+                    state: c.life.state(),
+                });
                 let p = &mut phases[a as usize];
                 match c.life.state() {
                     ContactState::Offered => p.0 += 1,
@@ -1439,26 +1458,30 @@ impl Engine {
             .agents
             .iter()
             .zip(&phases)
-            .map(|(a, &(reserved, on_contact, wrap_up))| AgentSnapshot {
-                agent: a.id.clone(),
-                status: if on_contact > 0 {
-                    AgentStatus::OnContact
-                } else if reserved > 0 {
-                    AgentStatus::Reserved
-                } else if wrap_up > 0 {
-                    AgentStatus::WrapUp
-                } else {
-                    a.status.clone()
+            .zip(held)
+            .map(
+                |((a, &(reserved, on_contact, wrap_up)), contacts)| AgentSnapshot {
+                    agent: a.id.clone(),
+                    status: if on_contact > 0 {
+                        AgentStatus::OnContact
+                    } else if reserved > 0 {
+                        AgentStatus::Reserved
+                    } else if wrap_up > 0 {
+                        AgentStatus::WrapUp
+                    } else {
+                        a.status.clone()
+                    },
+                    used: a.used,
+                    handled: a.handled,
+                    idle_secs: if a.logged_in {
+                        now.since(a.idle_since).as_secs_f64()
+                    } else {
+                        0.0
+                    },
+                    occupancy: a.occupancy_ppm(now) as f64 / 1e6,
+                    contacts,
                 },
-                used: a.used,
-                handled: a.handled,
-                idle_secs: if a.logged_in {
-                    now.since(a.idle_since).as_secs_f64()
-                } else {
-                    0.0
-                },
-                occupancy: a.occupancy_ppm(now) as f64 / 1e6,
-            })
+            )
             .collect();
         SiteSnapshot {
             site: self.site.clone(),
