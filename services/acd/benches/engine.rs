@@ -108,7 +108,7 @@ fn engine_decisions(c: &mut Criterion) {
     let mut naive = NaiveRouter::new(&config);
     let mut t = 0u64;
     for i in 0..AGENTS / 2 {
-        naive.decide(i % QUEUES, 0);
+        naive.arrive(i % QUEUES);
     }
     c.bench_function(
         "naive: scan, decide, release (1000 agents x 50 queues)",
@@ -116,8 +116,8 @@ fn engine_decisions(c: &mut Criterion) {
             b.iter(|| {
                 t += 1;
                 q = (q + 7) % QUEUES;
-                if let Some(a) = naive.decide(black_box(q), t) {
-                    naive.release(q, a);
+                if let Some(a) = naive.arrive(black_box(q)) {
+                    naive.release(a, q, t);
                 }
             })
         },

@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use hotline_core::agent::{AgentStatus, AgentTransition, NotReadyReason, Slot, SlotPhase};
 use hotline_core::contact::DeclineReason;
-use hotline_core::event::EventSink;
+use hotline_core::event::{AgentEventKind, EventBody, EventSink};
 use hotline_core::ids::ContactId;
 use hotline_core::time::Clock;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::engine::Offer;
 use crate::error::AcdError;
@@ -86,20 +87,8 @@ pub enum AgentMsg {
     LogOut(Reply<()>),
     /// The agent's view of itself.
     View(RpcReplyPort<AgentView>),
-    /// Timer: the offer rang out.
-    RingTimeout {
-        /// The contact.
-        contact: ContactId,
-        /// Which offer (a later offer of the same contact ignores an older timer).
-        generation: u64,
-    },
-    /// Timer: wrap-up time is over.
-    WrapUpTimeout {
-        /// The contact.
-        contact: ContactId,
-        /// Which wrap-up deadline (an extension supersedes the older timer).
-        generation: u64,
-    },
+    /// Timer: some ring or wrap-up deadline may have passed.
+    Tick,
     /// Fault injection for tests and chaos drills: the actor panics, as a bug would make
     /// it. The router restarts it and no contact is lost.
     InjectPanic,
@@ -122,8 +111,8 @@ pub struct AgentArgs {
     pub session: AgentSession,
     /// Whether this is a fresh login (log in, then go ready if `ready`).
     pub login: Option<bool>,
-    /// Wrap-up times of restored wrap-up slots.
-    pub restored_wrap_ups: Vec<(ContactId, Duration)>,
+    /// Restored contacts (after a failure) with their wrap-up times.
+    pub restored: Vec<(ContactId, Duration)>,
     /// The router, to report to.
     pub router: ActorRef<RouterMsg>,
     /// Where offers go.
@@ -141,12 +130,39 @@ pub struct AgentState {
     endpoint: Arc<dyn AgentEndpoint>,
     sink: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
-    /// Per held contact: the offer's wrap-up time and the current timer generation.
-    timers: HashMap<ContactId, (Duration, u64)>,
-    /// Wrap-up deadlines, for extensions.
-    wrap_deadline: HashMap<ContactId, tokio::time::Instant>,
-    generation: u64,
+    /// Per held contact: its wrap-up time and the deadline running for it, if any.
+    held: HashMap<ContactId, Held>,
+    /// Reused buffer for the session's events.
+    events: Vec<hotline_core::event::Event>,
+    /// When the pending [`AgentMsg::Tick`] fires. One timer per agent, not one per
+    /// offer: spawning a timer task per offer was the router benchmark's top cost.
+    tick_at: Option<Instant>,
     last_status: AgentStatus,
+}
+
+/// What runs for a held contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deadline {
+    /// Ringing until then.
+    Ring(Instant),
+    /// Wrapping up until then.
+    WrapUp(Instant),
+}
+
+/// A contact the agent holds.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    wrap_up: Duration,
+    deadline: Option<Deadline>,
+}
+
+impl Held {
+    fn due(&self) -> Option<Instant> {
+        match self.deadline {
+            Some(Deadline::Ring(t) | Deadline::WrapUp(t)) => Some(t),
+            None => None,
+        }
+    }
 }
 
 /// The agent actor. See the module documentation.
@@ -169,9 +185,9 @@ impl Actor for AgentActor {
             endpoint: args.endpoint,
             sink: args.sink,
             clock: args.clock,
-            timers: HashMap::new(),
-            wrap_deadline: HashMap::new(),
-            generation: 0,
+            held: HashMap::new(),
+            events: Vec::new(),
+            tick_at: None,
             last_status: status,
         };
         let now = state.clock.now();
@@ -181,10 +197,23 @@ impl Actor for AgentActor {
                 state.session.apply(now, &AgentTransition::GoReady)?;
             }
         }
-        for (contact, wrap) in args.restored_wrap_ups {
-            state.timers.insert(contact, (wrap, 0));
-            state.start_wrap_up(&myself, contact, wrap);
+        let slots = state.session.machine().slots().to_vec();
+        for (contact, wrap_up) in args.restored {
+            state.held.insert(
+                contact,
+                Held {
+                    wrap_up,
+                    deadline: None,
+                },
+            );
+            if slots
+                .iter()
+                .any(|s| s.contact == contact && s.phase == SlotPhase::WrapUp)
+            {
+                state.start_wrap_up(contact, true);
+            }
         }
+        state.arm(&myself);
         state.report(&myself, true);
         Ok(state)
     }
@@ -212,15 +241,13 @@ impl AgentState {
                 let t = AgentTransition::Offer(offer.contact, offer.channel);
                 match self.session.apply(now, &t) {
                     Ok(_) => {
-                        self.generation += 1;
-                        let generation = self.generation;
-                        self.timers
-                            .insert(offer.contact, (offer.wrap_up, generation));
-                        let contact = offer.contact;
-                        myself.send_after(offer.no_answer, move || AgentMsg::RingTimeout {
-                            contact,
-                            generation,
-                        });
+                        self.held.insert(
+                            offer.contact,
+                            Held {
+                                wrap_up: offer.wrap_up,
+                                deadline: Some(Deadline::Ring(Instant::now() + offer.no_answer)),
+                            },
+                        );
                         self.endpoint.offered(myself, &offer);
                     }
                     Err(e) => {
@@ -239,7 +266,7 @@ impl AgentState {
                     .apply(now, &AgentTransition::Rescind(contact))
                     .is_ok()
                 {
-                    self.timers.remove(&contact);
+                    self.held.remove(&contact);
                     self.endpoint.rescinded(myself, contact);
                 }
             }
@@ -250,8 +277,7 @@ impl AgentState {
                     .is_ok()
                 {
                     self.endpoint.customer_ended(myself, contact);
-                    let wrap = self.timers.get(&contact).map_or(Duration::ZERO, |t| t.0);
-                    self.start_wrap_up(myself, contact, wrap);
+                    self.start_wrap_up(contact, true);
                 }
             }
             AgentMsg::Answer {
@@ -266,47 +292,21 @@ impl AgentState {
                 };
                 let r = self.session.apply(now, &t).map(|_| ());
                 if r.is_ok() {
-                    if !accept {
-                        self.timers.remove(&contact);
-                    }
-                    self.tell(if accept {
-                        RouterMsg::Accepted { contact, agent: ix }
+                    if accept {
+                        if let Some(h) = self.held.get_mut(&contact) {
+                            h.deadline = None;
+                        }
+                        self.tell(RouterMsg::Accepted { contact, agent: ix });
                     } else {
-                        RouterMsg::Declined {
+                        self.held.remove(&contact);
+                        self.tell(RouterMsg::Declined {
                             contact,
                             agent: ix,
                             reason: DeclineReason::Rejected,
-                        }
-                    });
+                        });
+                    }
                 }
                 answer(reply, r);
-            }
-            AgentMsg::RingTimeout {
-                contact,
-                generation,
-            } => {
-                let current = self.timers.get(&contact).map(|t| t.1) == Some(generation);
-                let ringing = self
-                    .session
-                    .machine()
-                    .slots()
-                    .iter()
-                    .any(|s| s.contact == contact && s.phase == SlotPhase::Reserved);
-                if current
-                    && ringing
-                    && self
-                        .session
-                        .apply(now, &AgentTransition::NoAnswer(contact))
-                        .is_ok()
-                {
-                    self.timers.remove(&contact);
-                    self.endpoint.rescinded(myself, contact);
-                    self.tell(RouterMsg::Declined {
-                        contact,
-                        agent: ix,
-                        reason: DeclineReason::NoAnswer,
-                    });
-                }
             }
             AgentMsg::End { contact, reply } => {
                 let r = self
@@ -314,49 +314,40 @@ impl AgentState {
                     .apply(now, &AgentTransition::End(contact))
                     .map(|_| ());
                 if r.is_ok() {
-                    self.tell(RouterMsg::Ended { contact, agent: ix });
-                    let wrap = self.timers.get(&contact).map_or(Duration::ZERO, |t| t.0);
-                    self.start_wrap_up(myself, contact, wrap);
+                    let finished = self.start_wrap_up(contact, false);
+                    self.tell(RouterMsg::Ended {
+                        contact,
+                        agent: ix,
+                        finished,
+                    });
                 }
                 answer(reply, r);
             }
             AgentMsg::FinishWrapUp { contact, reply } => {
-                let r = self.finish_wrap_up(contact);
+                let r = self.finish_wrap_up(contact, true);
                 answer(reply, r);
-            }
-            AgentMsg::WrapUpTimeout {
-                contact,
-                generation,
-            } => {
-                if self.timers.get(&contact).map(|t| t.1) == Some(generation) {
-                    let _ = self.finish_wrap_up(contact);
-                }
             }
             AgentMsg::ExtendWrapUp {
                 contact,
                 secs,
                 reply,
             } => {
-                let r = match self.wrap_deadline.get(&contact).copied() {
-                    Some(deadline) => {
-                        let deadline = deadline + Duration::from_secs(secs.into());
-                        self.wrap_deadline.insert(contact, deadline);
-                        self.generation += 1;
-                        let generation = self.generation;
-                        if let Some(t) = self.timers.get_mut(&contact) {
-                            t.1 = generation;
-                        }
-                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                        myself.send_after(left, move || AgentMsg::WrapUpTimeout {
-                            contact,
-                            generation,
-                        });
+                let r = match self.held.get_mut(&contact) {
+                    Some(Held {
+                        deadline: Some(Deadline::WrapUp(t)),
+                        ..
+                    }) => {
+                        *t += Duration::from_secs(secs.into());
                         self.session.note_extension(now, contact, secs);
                         Ok(())
                     }
-                    None => Err(AcdError::NotYours { contact }),
+                    _ => Err(AcdError::NotYours { contact }),
                 };
                 answer(reply, r);
+            }
+            AgentMsg::Tick => {
+                self.tick_at = None;
+                self.expire(myself);
             }
             AgentMsg::GoReady(reply) => {
                 let r = self
@@ -377,7 +368,7 @@ impl AgentState {
                 match r {
                     Ok(out) => {
                         for contact in out.withdrawn {
-                            self.timers.remove(&contact);
+                            self.held.remove(&contact);
                             self.endpoint.rescinded(myself, contact);
                             self.tell(RouterMsg::Declined {
                                 contact,
@@ -405,34 +396,93 @@ impl AgentState {
                 self.session.profile().id
             ),
         }
+        self.arm(myself);
     }
 
-    fn start_wrap_up(&mut self, myself: &ActorRef<AgentMsg>, contact: ContactId, wrap: Duration) {
-        if wrap.is_zero() {
-            let _ = self.finish_wrap_up(contact);
+    /// Handles every deadline that has passed: unanswered offers ring out, wrap-ups end.
+    fn expire(&mut self, myself: &ActorRef<AgentMsg>) {
+        let at = Instant::now();
+        let due: Vec<(ContactId, Deadline)> = self
+            .held
+            .iter()
+            .filter_map(|(c, h)| {
+                h.deadline
+                    .filter(|_| h.due().is_some_and(|t| t <= at))
+                    .map(|d| (*c, d))
+            })
+            .collect();
+        let now = self.clock.now();
+        let ix = self.session.profile().ix;
+        for (contact, deadline) in due {
+            match deadline {
+                Deadline::Ring(_) => {
+                    if self
+                        .session
+                        .apply(now, &AgentTransition::NoAnswer(contact))
+                        .is_ok()
+                    {
+                        self.held.remove(&contact);
+                        self.endpoint.rescinded(myself, contact);
+                        self.tell(RouterMsg::Declined {
+                            contact,
+                            agent: ix,
+                            reason: DeclineReason::NoAnswer,
+                        });
+                    }
+                }
+                Deadline::WrapUp(_) => {
+                    let _ = self.finish_wrap_up(contact, true);
+                }
+            }
+        }
+    }
+
+    /// Makes sure a tick is pending for the earliest deadline.
+    fn arm(&mut self, myself: &ActorRef<AgentMsg>) {
+        let Some(next) = self.held.values().filter_map(Held::due).min() else {
+            return;
+        };
+        if self.tick_at.is_some_and(|t| t <= next) {
             return;
         }
-        self.generation += 1;
-        let generation = self.generation;
-        self.timers.insert(contact, (wrap, generation));
-        self.wrap_deadline
-            .insert(contact, tokio::time::Instant::now() + wrap);
-        myself.send_after(wrap, move || AgentMsg::WrapUpTimeout {
-            contact,
-            generation,
+        self.tick_at = Some(next);
+        myself.send_after(next.saturating_duration_since(Instant::now()), || {
+            AgentMsg::Tick
         });
     }
 
-    fn finish_wrap_up(&mut self, contact: ContactId) -> Result<(), AcdError> {
+    /// Starts the contact's wrap-up. Without wrap-up time it ends at once: then, if
+    /// `tell` is false, the caller reports that along with the end (returns true).
+    fn start_wrap_up(&mut self, contact: ContactId, tell: bool) -> bool {
+        let wrap = self
+            .held
+            .get(&contact)
+            .map_or(Duration::ZERO, |h| h.wrap_up);
+        if wrap.is_zero() {
+            let done = self.finish_wrap_up(contact, tell).is_ok();
+            return done && !tell;
+        }
+        self.held.insert(
+            contact,
+            Held {
+                wrap_up: wrap,
+                deadline: Some(Deadline::WrapUp(Instant::now() + wrap)),
+            },
+        );
+        false
+    }
+
+    fn finish_wrap_up(&mut self, contact: ContactId, tell: bool) -> Result<(), AcdError> {
         let now = self.clock.now();
         self.session
             .apply(now, &AgentTransition::FinishWrapUp(contact))?;
-        self.timers.remove(&contact);
-        self.wrap_deadline.remove(&contact);
-        self.tell(RouterMsg::WrapUpDone {
-            contact,
-            agent: self.session.profile().ix,
-        });
+        self.held.remove(&contact);
+        if tell {
+            self.tell(RouterMsg::WrapUpDone {
+                contact,
+                agent: self.session.profile().ix,
+            });
+        }
         Ok(())
     }
 
@@ -442,26 +492,25 @@ impl AgentState {
         }
     }
 
-    /// Publishes the session's events and, when presence or status changed (or `force`),
-    /// tells the router and the endpoint.
+    /// Publishes the session's events and, when presence changed (or `force`), tells the
+    /// router; when the status people see changed, tells the endpoint.
     fn report(&mut self, myself: &ActorRef<AgentMsg>, force: bool) {
-        let events: Vec<_> = self.session.drain_events().collect();
-        if events.is_empty() && !force {
+        self.events.clear();
+        self.events.extend(self.session.drain_events());
+        if self.events.is_empty() && !force {
             return;
         }
-        let status = self.session.status();
-        let changed = status != self.last_status;
-        self.sink.publish(&events);
-        let presence_changed = events.iter().any(|e| {
+        self.sink.publish(&self.events);
+        let presence_changed = self.events.iter().any(|e| {
             matches!(
                 &e.body,
-                hotline_core::event::EventBody::Agent(a) if matches!(
+                EventBody::Agent(a) if matches!(
                     a.kind,
-                    hotline_core::event::AgentEventKind::LoggedIn
-                        | hotline_core::event::AgentEventKind::Ready
-                        | hotline_core::event::AgentEventKind::NotReady { .. }
-                        | hotline_core::event::AgentEventKind::LoggedOut
-                        | hotline_core::event::AgentEventKind::Recovered
+                    AgentEventKind::LoggedIn
+                        | AgentEventKind::Ready
+                        | AgentEventKind::NotReady { .. }
+                        | AgentEventKind::LoggedOut
+                        | AgentEventKind::Recovered
                 )
             )
         });
@@ -471,9 +520,10 @@ impl AgentState {
                 availability: self.session.availability(),
             });
         }
-        if force || changed {
-            self.last_status = status.clone();
+        let status = self.session.status();
+        if force || status != self.last_status {
             self.endpoint.status_changed(myself, &status);
+            self.last_status = status;
         }
     }
 }

@@ -19,7 +19,9 @@
 //! `(priority, arrival sequence)`, so a declined contact goes back to exactly its place.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 use std::time::Duration;
 
 use hotline_core::agent::{AgentStatus, Slot, SlotPhase};
@@ -193,6 +195,7 @@ struct AgentQueue {
 
 struct AgentRt {
     id: AgentId,
+    serves: Vec<TenantId>,
     capacity: Capacity,
     used: [u8; 3],
     logged_in: bool,
@@ -308,6 +311,8 @@ pub struct QueueSnapshot {
 pub struct AgentSnapshot {
     /// The agent.
     pub agent: AgentId,
+    /// Tenants the agent serves.
+    pub serves: Vec<TenantId>,
     /// State as people see it.
     pub status: AgentStatus,
     /// Contacts held per channel (voice, chat, callback).
@@ -327,6 +332,8 @@ pub struct AgentSnapshot {
 pub struct HeldContact {
     /// The contact.
     pub contact: ContactId,
+    /// Its tenant.
+    pub tenant: TenantId,
     /// Its queue.
     pub queue: QueueId,
     /// Offered, connected or wrap-up.
@@ -379,15 +386,15 @@ impl Engine {
             site: config.site.clone(),
             ids,
             tenants: Vec::new(),
-            tenant_ix: HashMap::new(),
+            tenant_ix: HashMap::default(),
             queues: Vec::new(),
-            queue_ix: HashMap::new(),
+            queue_ix: HashMap::default(),
             agents: Vec::new(),
-            agent_ix: HashMap::new(),
+            agent_ix: HashMap::default(),
             available: Default::default(),
             logged_in: Bits::default(),
             contacts: Slab::new(),
-            contact_ix: HashMap::new(),
+            contact_ix: HashMap::default(),
             timers: BTreeMap::new(),
             next_seq: 0,
             reoffer_after: Duration::from_secs(config.defaults.reoffer_after_secs.into()),
@@ -474,6 +481,7 @@ impl Engine {
             }
             e.agents.push(AgentRt {
                 id: a.id.clone(),
+                serves: a.serves.iter().map(|s| s.tenant.clone()).collect(),
                 capacity: a.capacity,
                 used: [0; 3],
                 logged_in: false,
@@ -1373,7 +1381,7 @@ impl Engine {
             Some(q.id.clone())
         };
         let event = Event {
-            id: self.ids.event(),
+            id: self.ids.event(now),
             at: now,
             tenant: self.tenants[c.tenant as usize].clone(),
             site: self.site.clone(),
@@ -1402,6 +1410,7 @@ impl Engine {
             if let Some(a) = c.agent {
                 held[a as usize].push(HeldContact {
                     contact: c.id,
+                    tenant: self.tenants[c.tenant as usize].clone(),
                     queue: self.queues[qi].id.clone(),
                     state: c.life.state(),
                 });
@@ -1462,6 +1471,7 @@ impl Engine {
             .map(
                 |((a, &(reserved, on_contact, wrap_up)), contacts)| AgentSnapshot {
                     agent: a.id.clone(),
+                    serves: a.serves.clone(),
                     status: if on_contact > 0 {
                         AgentStatus::OnContact
                     } else if reserved > 0 {

@@ -1,13 +1,22 @@
-//! Where event and contact ids come from: random (UUID v7) in production, counters in
-//! simulations and tests so a seed reproduces a run exactly.
+//! Where event and contact ids come from: random time-ordered UUIDs (v7) in production,
+//! counters in simulations and tests so a seed reproduces a run exactly.
+//!
+//! Random ids draw their random bits from a per-source PRNG seeded once from the
+//! operating system: asking the kernel for every id (as `Uuid::now_v7` does) cost a
+//! system call per event and was the largest item in the router's profile.
 
 use hotline_core::ids::{ContactId, EventId, TraceId};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 
 /// A source of 128-bit ids.
 #[derive(Debug, Clone)]
 pub enum IdSource {
-    /// Time-ordered random UUIDs.
+    /// Time-ordered random UUIDs (v7).
     Random,
+    /// Time-ordered random UUIDs (v7) from a seeded generator (what `Random` becomes
+    /// on first use).
+    Seeded(Box<Pcg64Mcg>),
     /// `stream << 64 | n` for n = 1, 2, …; distinct streams never collide.
     Sequential {
         /// Which stream (one per engine or agent session).
@@ -26,14 +35,33 @@ impl IdSource {
     /// A source of the same kind on another stream.
     pub fn fork(&self, stream: u64) -> Self {
         match self {
-            IdSource::Random => IdSource::Random,
+            IdSource::Random | IdSource::Seeded(_) => IdSource::Random,
             IdSource::Sequential { .. } => IdSource::sequential(stream),
         }
     }
 
     fn next(&mut self) -> u128 {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.next_at(millis)
+    }
+
+    fn next_at(&mut self, millis: u64) -> u128 {
         match self {
-            IdSource::Random => uuid_v7(),
+            IdSource::Random => {
+                let mut seed = [0u8; 16];
+                rand::rng().fill_bytes(&mut seed);
+                let rng = Pcg64Mcg::from_seed(seed);
+                *self = IdSource::Seeded(Box::new(rng));
+                self.next_at(millis)
+            }
+            IdSource::Seeded(rng) => {
+                let random: [u8; 10] = rng.random();
+                uuid::Builder::from_unix_timestamp_millis(millis, &random)
+                    .into_uuid()
+                    .as_u128()
+            }
             IdSource::Sequential { stream, last } => {
                 *last += 1;
                 (u128::from(*stream) << 64) | u128::from(*last)
@@ -41,9 +69,10 @@ impl IdSource {
         }
     }
 
-    /// A new event id.
-    pub fn event(&mut self) -> EventId {
-        EventId::from_u128(self.next())
+    /// A new id for an event that happened `at` (its time orders the UUID, so no clock
+    /// is read per event).
+    pub fn event(&mut self, at: hotline_core::time::Timestamp) -> EventId {
+        EventId::from_u128(self.next_at(at.millis()))
     }
 
     /// A new contact id.
@@ -57,6 +86,26 @@ impl IdSource {
     }
 }
 
-fn uuid_v7() -> u128 {
-    ContactId::random().as_u128()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_ids_are_version_seven_distinct_and_time_ordered() {
+        let mut ids = IdSource::Random;
+        let a = ids.event(hotline_core::time::Timestamp(1_000_000_000));
+        let b = ids.event(hotline_core::time::Timestamp(1_002_000_000));
+        assert_ne!(a, b);
+        assert_eq!(a.0.get_version_num(), 7);
+        assert!(a.0.as_u128() >> 80 < b.0.as_u128() >> 80 || a < b);
+    }
+
+    #[test]
+    fn sequential_streams_never_collide() {
+        let mut a = IdSource::sequential(1);
+        let mut b = a.fork(2);
+        let t = hotline_core::time::Timestamp(0);
+        assert_ne!(a.event(t), b.event(t));
+        assert_eq!(a.event(t).as_u128(), (1u128 << 64) | 2);
+    }
 }

@@ -78,6 +78,9 @@ pub enum RouterMsg {
         contact: ContactId,
         /// The agent's index.
         agent: u32,
+        /// Wrap-up finished at once too (a queue without wrap-up time): one message
+        /// instead of two.
+        finished: bool,
     },
     /// From an agent actor: wrap-up finished.
     WrapUpDone {
@@ -195,7 +198,16 @@ impl Actor for RouterActor {
                 agent,
                 reason,
             } => quiet(e.declined(now, contact, agent, reason)),
-            RouterMsg::Ended { contact, agent } => quiet(e.ended(now, contact, agent)),
+            RouterMsg::Ended {
+                contact,
+                agent,
+                finished,
+            } => {
+                quiet(e.ended(now, contact, agent));
+                if finished {
+                    quiet(e.wrap_up_done(now, contact, agent));
+                }
+            }
             RouterMsg::WrapUpDone { contact, agent } => quiet(e.wrap_up_done(now, contact, agent)),
             RouterMsg::Availability {
                 agent,
@@ -293,10 +305,9 @@ impl RouterState {
         };
         let now = self.clock.now();
         let recovery = self.engine.agent_failed(now, ix);
-        let wrap_ups = recovery
+        let restored = recovery
             .slots
             .iter()
-            .filter(|(s, _)| s.phase == hotline_core::agent::SlotPhase::WrapUp)
             .map(|(s, w)| (s.contact, *w))
             .collect();
         let session = AgentSession::restore(
@@ -307,7 +318,7 @@ impl RouterState {
             recovery.was_ready,
             recovery.slots.into_iter().map(|(s, _)| s).collect(),
         );
-        self.spawn(myself, ix, session, None, wrap_ups, entry.endpoint)
+        self.spawn(myself, ix, session, None, restored, entry.endpoint)
             .await
             .map(|_| ())
     }
@@ -318,13 +329,13 @@ impl RouterState {
         ix: u32,
         session: AgentSession,
         login: Option<bool>,
-        restored_wrap_ups: Vec<(ContactId, std::time::Duration)>,
+        restored: Vec<(ContactId, std::time::Duration)>,
         endpoint: Arc<dyn AgentEndpoint>,
     ) -> Result<ActorRef<AgentMsg>, AcdError> {
         let args = AgentArgs {
             session,
             login,
-            restored_wrap_ups,
+            restored,
             router: myself.clone(),
             endpoint: endpoint.clone(),
             sink: self.sink.clone(),

@@ -188,7 +188,7 @@ impl AgentSession {
         let status = self.machine.status();
         for tenant in &self.profile.tenants {
             self.events.push(Event {
-                id: self.ids.event(),
+                id: self.ids.event(now),
                 at: now,
                 tenant: tenant.clone(),
                 site: self.site.clone(),

@@ -26,8 +26,8 @@ use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    AcdDefaults, AgentConfig, QueueAction, QueueConfig, ServesConfig, SiteConfig, Strategy,
-    TenantConfig,
+    AcdDefaults, AgentConfig, ConfigError, QueueAction, QueueConfig, ServesConfig, SiteConfig,
+    Strategy, TenantConfig,
 };
 use crate::engine::{Arrival, Effect, Engine};
 use crate::error::AcdError;
@@ -187,6 +187,72 @@ impl SimConfig {
             seed,
             batches: 20,
         }
+    }
+}
+
+/// The `[sim]` table of a scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioSim {
+    #[serde(rename = "stream")]
+    streams: Vec<Stream>,
+}
+
+impl SimConfig {
+    /// Reads a scenario: a site configuration (tenants, queues, agents) plus a `[sim]`
+    /// table of `[[sim.stream]]` arrival streams. Run length, seed, default handle time
+    /// and patience come from `base`, whose site and streams are replaced.
+    pub fn from_scenario(
+        text: &str,
+        path: &str,
+        base: SimConfig,
+    ) -> Result<SimConfig, ConfigError> {
+        let parse = |message: String| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+        let sim = table
+            .remove("sim")
+            .ok_or_else(|| parse("missing [sim] table with [[sim.stream]] entries".into()))?;
+        let sim: ScenarioSim = sim
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(format!("[sim]: {e}")))?;
+        let site: SiteConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(e.to_string()))?;
+        site.validate()?;
+        for (i, s) in sim.streams.iter().enumerate() {
+            let owner = format!("[[sim.stream]] {} ({}/{})", i + 1, s.tenant, s.queue);
+            if !site
+                .queues
+                .iter()
+                .any(|q| q.tenant == s.tenant && q.id == s.queue)
+            {
+                return Err(ConfigError::Unknown {
+                    owner,
+                    kind: "queue",
+                    value: format!("{}/{}", s.tenant, s.queue),
+                });
+            }
+            if !(s.per_hour.is_finite() && s.per_hour >= 0.0) {
+                return Err(ConfigError::Invalid {
+                    owner,
+                    message: format!("per_hour {} must be a number of contacts ≥ 0", s.per_hour),
+                });
+            }
+        }
+        if site.agents.is_empty() {
+            return Err(ConfigError::Invalid {
+                owner: path.to_owned(),
+                message: "a scenario needs at least one [[agent]]".into(),
+            });
+        }
+        Ok(SimConfig {
+            site,
+            streams: sim.streams,
+            ..base
+        })
     }
 }
 

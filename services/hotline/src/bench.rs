@@ -1,0 +1,584 @@
+//! `hotline bench …`: the benchmarks the README quotes. Each prints a readable report,
+//! or one JSON object on its last line with `--json`. Ratios are against baselines run in
+//! the same process, because this machine is shared and absolute figures drift.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use hotline_acd::agent::{AgentEndpoint, AgentMsg};
+use hotline_acd::config::SiteConfig;
+use hotline_acd::engine::{Arrival, Availability, Effect, Engine, Offer};
+use hotline_acd::ids::IdSource;
+use hotline_acd::naive::NaiveRouter;
+use hotline_acd::router::RouterMsg;
+use hotline_acd::sim::{self, SimConfig};
+use hotline_acd::site::{Site, SiteOptions};
+use hotline_acd::workload::mixed_skills;
+use hotline_core::agent::AgentStatus;
+use hotline_core::event::{ContactEventKind, Event, EventBody, EventSink};
+use hotline_core::ids::{ContactId, QueueId, TenantId};
+use hotline_core::time::{SystemClock, Timestamp};
+use ractor::ActorRef;
+use serde_json::json;
+
+use crate::cli::Failure;
+
+/// Options of `hotline bench routing`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoutingArgs {
+    /// Agents (mixed skills).
+    #[arg(long, default_value_t = 1000)]
+    pub agents: usize,
+    /// Queues.
+    #[arg(long, default_value_t = 50)]
+    pub queues: usize,
+    /// Contacts pushed through the actors as fast as they go (throughput).
+    #[arg(long, default_value_t = 300_000)]
+    pub contacts: u64,
+    /// Most contacts in flight (sent, not yet done) during the throughput run: the
+    /// backlog a busy site carries.
+    #[arg(long, default_value_t = 2_000)]
+    pub window: u64,
+    /// Contacts sent at a steady rate for the latency measurement.
+    #[arg(long, default_value_t = 20_000)]
+    pub latency_contacts: u64,
+    /// The steady rate, contacts per second (paced by sleeping, so the sender does not
+    /// take a core from the actors; the rate reached is reported).
+    #[arg(long, default_value_t = 5_000)]
+    pub latency_rate: u64,
+    /// Decisions in each in-process engine-versus-naive comparison.
+    #[arg(long, default_value_t = 20_000)]
+    pub direct_decisions: u64,
+    /// Waiting contacts in the backlog scenario.
+    #[arg(long, default_value_t = 2_000)]
+    pub backlog: usize,
+    /// Workload seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Counts offers and completions as the router publishes them.
+#[derive(Default)]
+struct Counter {
+    offered: AtomicU64,
+    done: AtomicU64,
+}
+
+impl EventSink for Counter {
+    fn publish(&self, events: &[Event]) {
+        for e in events {
+            if let EventBody::Contact(c) = &e.body {
+                match c.kind {
+                    ContactEventKind::Offered { .. } => {
+                        self.offered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    ContactEventKind::Done { .. } => {
+                        self.done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// An agent that answers at once and ends at once (zero talk, zero wrap-up), and
+/// records each offer's latency from the moment its arrival was sent.
+struct AutoAnswer {
+    epoch: Instant,
+    sent: Arc<Vec<AtomicU64>>,
+    latency: Arc<Vec<AtomicU64>>,
+}
+
+impl AgentEndpoint for AutoAnswer {
+    fn offered(&self, me: &ActorRef<AgentMsg>, offer: &Offer) {
+        let n = (offer.contact.as_u128() & 0xffff_ffff) as usize;
+        if let (Some(sent), Some(slot)) = (self.sent.get(n), self.latency.get(n)) {
+            let now = self.epoch.elapsed().as_nanos() as u64;
+            slot.store(
+                now.saturating_sub(sent.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
+        }
+        let _ = me.cast(AgentMsg::Answer {
+            contact: offer.contact,
+            accept: true,
+            reply: None,
+        });
+        let _ = me.cast(AgentMsg::End {
+            contact: offer.contact,
+            reply: None,
+        });
+    }
+}
+
+fn percentile_us(latency: &[AtomicU64], range: std::ops::Range<usize>, q: f64) -> f64 {
+    let mut h = Histogram::<u64>::new(3).expect("valid histogram");
+    for l in &latency[range] {
+        let v = l.load(Ordering::Relaxed);
+        if v > 0 {
+            let _ = h.record(v);
+        }
+    }
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+/// Runs `hotline bench routing`.
+pub fn routing(args: RoutingArgs) -> Result<(), Failure> {
+    if args.agents == 0 || args.queues == 0 || args.contacts == 0 || args.latency_rate == 0 {
+        return Err(Failure::Config(
+            "--agents, --queues, --contacts and --latency-rate must be positive".into(),
+        ));
+    }
+    let config = mixed_skills(args.agents, args.queues, args.seed);
+    let say = |s: String| {
+        if !args.json {
+            eprintln!("{s}");
+        }
+    };
+
+    say(format!(
+        "in-process decisions, {} agents × {} queues …",
+        args.agents, args.queues
+    ));
+    let idle_engine = direct_idle_engine(&config, args.direct_decisions)?;
+    let idle_naive = direct_idle_naive(&config, args.direct_decisions);
+    let backlog_engine = direct_backlog_engine(&config, args.direct_decisions, args.backlog)?;
+    let backlog_naive = direct_backlog_naive(&config, args.direct_decisions, args.backlog);
+
+    say("through the actors …".into());
+    let runtime = if std::env::var_os("HOTLINE_BENCH_CURRENT_THREAD").is_some() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    }
+    .context("runtime")?;
+    let actors = runtime.block_on(through_actors(&config, &args))?;
+    let throughput = actors.decisions_per_sec;
+    let report = json!({
+        "agents": args.agents,
+        "queues": args.queues,
+        "actors": {
+            "decisions_per_sec": throughput,
+            "contacts": args.contacts,
+            "window": args.window,
+            "full_speed_offer_latency_us": { "p50": actors.saturated_p50, "p99": actors.saturated_p99 },
+            "steady_rate_per_sec": actors.achieved_rate,
+            "offer_latency_us": { "p50": actors.p50, "p99": actors.p99, "p999": actors.p999 },
+        },
+        "in_process": {
+            "idle_floor": { "engine_decisions_per_sec": idle_engine, "naive_decisions_per_sec": idle_naive, "ratio": idle_engine / idle_naive },
+            "backlog": { "waiting": args.backlog, "engine_decisions_per_sec": backlog_engine, "naive_decisions_per_sec": backlog_naive, "ratio": backlog_engine / backlog_naive },
+        },
+        "actors_vs_naive": {
+            "idle_floor": throughput / idle_naive,
+            "backlog": throughput / backlog_naive,
+        },
+    });
+    if args.json {
+        println!("{report}");
+    } else {
+        println!(
+            "Routing, {} agents × {} queues with mixed skills",
+            args.agents, args.queues
+        );
+        println!("  through the actors (router + agent actors, events published):");
+        println!(
+            "    {:>12.0} decisions/s  ({} contacts, offered, answered and ended)",
+            throughput, args.contacts
+        );
+        println!(
+            "    offer latency at {:.0} contacts/s: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+            actors.achieved_rate, actors.p50, actors.p99, actors.p999
+        );
+        println!(
+            "    (at full speed with {} in flight, queueing included: p50 {:.0} µs, p99 {:.0} µs)",
+            args.window, actors.saturated_p50, actors.saturated_p99
+        );
+        println!("  in process, same workload, decisions/s:");
+        println!(
+            "    idle floor (contact picks agent):  engine {idle_engine:>10.0}  naive {idle_naive:>10.0}  ratio {:.1}×",
+            idle_engine / idle_naive
+        );
+        println!(
+            "    backlog of {} (agent picks contact): engine {backlog_engine:>10.0}  naive {backlog_naive:>10.0}  ratio {:.1}×",
+            args.backlog,
+            backlog_engine / backlog_naive
+        );
+        println!(
+            "  actors vs naive: {:.1}× (idle floor), {:.1}× (backlog)",
+            throughput / idle_naive,
+            throughput / backlog_naive
+        );
+    }
+    Ok(())
+}
+
+struct ActorFigures {
+    achieved_rate: f64,
+    decisions_per_sec: f64,
+    saturated_p50: f64,
+    saturated_p99: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+}
+
+async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<ActorFigures, Failure> {
+    let total = (args.contacts + args.latency_contacts) as usize + 1;
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
+    let latency: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
+    let epoch = Instant::now();
+    let counter = Arc::new(Counter::default());
+    let site = Site::start(
+        config.clone(),
+        SiteOptions {
+            sink: counter.clone(),
+            clock: Arc::new(SystemClock),
+            ids: IdSource::Random,
+        },
+    )
+    .await
+    .context("site")?;
+    for a in &config.agents {
+        let endpoint = Arc::new(AutoAnswer {
+            epoch,
+            sent: sent.clone(),
+            latency: latency.clone(),
+        });
+        site.login(a.id.clone(), endpoint, true)
+            .await
+            .context("login")?;
+    }
+    // Let every agent's ready reach the router.
+    site.snapshot().await.context("snapshot")?;
+    let tenant = config.tenants[0].id.clone();
+    let queues: Vec<QueueId> = config.queues.iter().map(|q| q.id.clone()).collect();
+    let router = site.router().clone();
+    let send = move |n: u64, q: &QueueId| {
+        sent[n as usize].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let _ = router.cast(RouterMsg::Arrive(
+            Arrival {
+                contact: ContactId::from_u128(u128::from(n)),
+                tenant: tenant.clone(),
+                queue: q.clone(),
+                channel: hotline_core::channel::Channel::Voice,
+                priority: None,
+                trace: None,
+            },
+            None,
+        ));
+    };
+
+    // Throughput: as fast as the actors go, with at most `window` contacts in flight;
+    // decisions/s until the last contact is done.
+    let started = Instant::now();
+    let (contacts, window) = (args.contacts, args.window.max(1));
+    let (sender_counter, sender_send, sender_queues) =
+        (counter.clone(), send.clone(), queues.clone());
+    let sender = std::thread::spawn(move || {
+        for n in 1..=contacts {
+            while n > sender_counter.done.load(Ordering::Relaxed) + window {
+                // Sleep rather than spin: on two cores a spinning sender steals the
+                // actors' CPU.
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            sender_send(n, &sender_queues[(n as usize * 7) % sender_queues.len()]);
+        }
+    });
+    wait_done(&counter, args.contacts).await;
+    sender
+        .join()
+        .map_err(|_| anyhow::anyhow!("sender thread panicked"))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let decisions_per_sec = args.contacts as f64 / elapsed;
+    let saturated = 1..args.contacts as usize + 1;
+    let saturated_p50 = percentile_us(&latency, saturated.clone(), 0.5);
+    let saturated_p99 = percentile_us(&latency, saturated, 0.99);
+
+    // Latency: a steady rate from a separate thread that sleeps between sends.
+    let first = args.contacts + 1;
+    let last = args.contacts + args.latency_contacts;
+    let interval = Duration::from_secs_f64(1.0 / args.latency_rate as f64);
+    let pacer = std::thread::spawn(move || {
+        let start = Instant::now();
+        for (i, n) in (first..=last).enumerate() {
+            let due = start + interval * i as u32;
+            let now = Instant::now();
+            if due > now {
+                std::thread::sleep(due - now);
+            }
+            send(n, &queues[(n as usize * 7) % queues.len()]);
+        }
+        start.elapsed()
+    });
+    let paced = pacer
+        .join()
+        .map_err(|_| anyhow::anyhow!("pacer thread panicked"))?;
+    let achieved_rate = args.latency_contacts as f64 / paced.as_secs_f64();
+    wait_done(&counter, last).await;
+    let steady = first as usize..last as usize + 1;
+    let figures = ActorFigures {
+        achieved_rate,
+        decisions_per_sec,
+        saturated_p50,
+        saturated_p99,
+        p50: percentile_us(&latency, steady.clone(), 0.5),
+        p99: percentile_us(&latency, steady.clone(), 0.99),
+        p999: percentile_us(&latency, steady, 0.999),
+    };
+    site.stop().await;
+    Ok(figures)
+}
+
+async fn wait_done(counter: &Counter, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while counter.done.load(Ordering::Relaxed) < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn all_ready(engine: &mut Engine, n: usize) {
+    for a in 0..n as u32 {
+        engine.set_availability(
+            Timestamp(1),
+            a,
+            Availability {
+                logged_in: true,
+                ready: true,
+                status: AgentStatus::Ready,
+            },
+        );
+    }
+}
+
+fn arrival(n: u64, tenant: &TenantId, queue: &QueueId) -> Arrival {
+    Arrival {
+        contact: ContactId::from_u128(u128::from(n)),
+        tenant: tenant.clone(),
+        queue: queue.clone(),
+        channel: hotline_core::channel::Channel::Voice,
+        priority: None,
+        trace: None,
+    }
+}
+
+/// Engine, idle floor: half the agents busy; each decision is a contact arriving and
+/// picking an agent, who then finishes at once.
+fn direct_idle_engine(config: &SiteConfig, decisions: u64) -> Result<f64, Failure> {
+    let mut e = Engine::new(config, IdSource::sequential(0)).map_err(|e| anyhow::anyhow!(e))?;
+    all_ready(&mut e, config.agents.len());
+    let tenant = config.tenants[0].id.clone();
+    let queues: Vec<QueueId> = config.queues.iter().map(|q| q.id.clone()).collect();
+    let (mut fx, mut ev) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for i in 0..config.agents.len() / 2 {
+        n += 1;
+        e.arrive(Timestamp(2), arrival(n, &tenant, &queues[i % queues.len()]))
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
+    e.take_output(&mut fx, &mut ev);
+    for f in fx.drain(..) {
+        if let Effect::Offer(o) = f {
+            e.accepted(Timestamp(2), o.contact, o.agent_ix)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        }
+    }
+    ev.clear();
+    let start = Instant::now();
+    for i in 0..decisions {
+        n += 1;
+        let now = Timestamp(3 + i);
+        e.arrive(
+            now,
+            arrival(n, &tenant, &queues[(i as usize * 7) % queues.len()]),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        e.take_output(&mut fx, &mut ev);
+        for f in fx.drain(..) {
+            if let Effect::Offer(o) = f {
+                e.accepted(now, o.contact, o.agent_ix)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                e.ended(now, o.contact, o.agent_ix)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                e.wrap_up_done(now, o.contact, o.agent_ix)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+        }
+        e.take_output(&mut fx, &mut ev);
+        fx.clear();
+        ev.clear();
+    }
+    Ok(decisions as f64 / start.elapsed().as_secs_f64())
+}
+
+fn direct_idle_naive(config: &SiteConfig, decisions: u64) -> f64 {
+    let mut r = NaiveRouter::new(config);
+    let q = config.queues.len();
+    for i in 0..config.agents.len() / 2 {
+        r.arrive(i % q);
+    }
+    let start = Instant::now();
+    for i in 0..decisions {
+        let queue = (i as usize * 7) % q;
+        if let Some(a) = r.arrive(queue) {
+            r.release(a, queue, i);
+        }
+    }
+    decisions as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Engine, backlog: every agent busy and `backlog` contacts waiting; each decision is an
+/// agent finishing and picking the best waiting contact, while a new one arrives.
+fn direct_backlog_engine(
+    config: &SiteConfig,
+    decisions: u64,
+    backlog: usize,
+) -> Result<f64, Failure> {
+    let mut e = Engine::new(config, IdSource::sequential(0)).map_err(|e| anyhow::anyhow!(e))?;
+    all_ready(&mut e, config.agents.len());
+    let tenant = config.tenants[0].id.clone();
+    let queues: Vec<QueueId> = config.queues.iter().map(|q| q.id.clone()).collect();
+    let (mut fx, mut ev) = (Vec::new(), Vec::new());
+    let mut busy: Vec<(ContactId, u32)> = Vec::new();
+    let mut n = 0u64;
+    let mut now = Timestamp(2);
+    while busy.len() < config.agents.len() || e.contact_count() < config.agents.len() + backlog {
+        n += 1;
+        e.arrive(
+            now,
+            arrival(n, &tenant, &queues[(n as usize * 7) % queues.len()]),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        e.take_output(&mut fx, &mut ev);
+        for f in fx.drain(..) {
+            if let Effect::Offer(o) = f {
+                e.accepted(now, o.contact, o.agent_ix)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                busy.push((o.contact, o.agent_ix));
+            }
+        }
+        if n > 100 * (config.agents.len() + backlog) as u64 {
+            break;
+        }
+    }
+    ev.clear();
+    let start = Instant::now();
+    for i in 0..decisions as usize {
+        now = Timestamp(now.0 + 1);
+        let k = (i * 7919) % busy.len();
+        let (c, a) = busy.swap_remove(k);
+        e.ended(now, c, a).map_err(|e| anyhow::anyhow!(e))?;
+        e.wrap_up_done(now, c, a).map_err(|e| anyhow::anyhow!(e))?;
+        n += 1;
+        e.arrive(
+            now,
+            arrival(n, &tenant, &queues[(n as usize * 7) % queues.len()]),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        e.take_output(&mut fx, &mut ev);
+        for f in fx.drain(..) {
+            if let Effect::Offer(o) = f {
+                e.accepted(now, o.contact, o.agent_ix)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                busy.push((o.contact, o.agent_ix));
+            }
+        }
+        ev.clear();
+    }
+    Ok(decisions as f64 / start.elapsed().as_secs_f64())
+}
+
+fn direct_backlog_naive(config: &SiteConfig, decisions: u64, backlog: usize) -> f64 {
+    let mut r = NaiveRouter::new(config);
+    let q = config.queues.len();
+    let mut busy: Vec<(usize, usize)> = Vec::new();
+    let mut n = 0usize;
+    while busy.len() < config.agents.len() || r.waiting() < backlog {
+        n += 1;
+        let queue = (n * 7) % q;
+        if let Some(a) = r.arrive(queue) {
+            busy.push((a, queue));
+        }
+        if n > 100 * (config.agents.len() + backlog) {
+            break;
+        }
+    }
+    let start = Instant::now();
+    for t in 0..decisions {
+        let k = (t as usize * 7919) % busy.len();
+        let (a, queue) = busy.swap_remove(k);
+        if let Some(next) = r.release(a, queue, t) {
+            busy.push((a, next));
+        }
+        n += 1;
+        let queue = (n * 7) % q;
+        if let Some(a) = r.arrive(queue) {
+            busy.push((a, queue));
+        }
+    }
+    decisions as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Options of `hotline bench sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimBenchArgs {
+    /// Agents.
+    #[arg(long, default_value_t = 100)]
+    pub agents: u32,
+    /// Simulated hours (at 95% occupancy, AHT 180 s).
+    #[arg(long, default_value_t = 1000.0)]
+    pub hours: f64,
+    /// Print one JSON object on the last line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `hotline bench sim`.
+pub fn sim(args: SimBenchArgs) -> Result<(), Failure> {
+    if args.agents == 0 || args.hours.is_nan() || args.hours <= 0.0 {
+        return Err(Failure::Config(
+            "--agents and --hours must be positive".into(),
+        ));
+    }
+    let per_hour = 0.95 * f64::from(args.agents) / 180.0 * 3600.0;
+    let cfg = SimConfig::single_queue(
+        args.agents,
+        per_hour,
+        180.0,
+        Some(300.0),
+        args.hours,
+        20.0,
+        1,
+    );
+    let start = Instant::now();
+    let r = sim::run(&cfg, |_| {}).context("simulation")?;
+    let wall = start.elapsed().as_secs_f64();
+    let per_minute = r.contacts_simulated as f64 / wall * 60.0;
+    if args.json {
+        println!(
+            "{}",
+            json!({ "contacts_simulated": r.contacts_simulated, "wall_secs": wall, "contacts_per_minute": per_minute })
+        );
+    } else {
+        println!(
+            "Simulator: {} contacts ({} agents, {} h at 95% load) in {:.2} s: {:.2} M contacts per minute of wall time",
+            r.contacts_simulated,
+            args.agents,
+            args.hours,
+            wall,
+            per_minute / 1e6
+        );
+    }
+    Ok(())
+}

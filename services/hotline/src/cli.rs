@@ -1,0 +1,181 @@
+//! The command line. Every option can also be set with a `HOTLINE_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hotline_acd::config::SiteConfig;
+
+/// Hotline: a multi-site, multi-tenant contact-center platform.
+#[derive(Debug, Parser)]
+#[command(name = "hotline", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the embedded default: a site with a demo tenant, synthetic callers, simulated
+    /// agents and a live status page on 127.0.0.1. No server to install.
+    Up(UpArgs),
+    /// Simulate a site in virtual time through the real ACD code.
+    Sim(SimArgs),
+    /// Run a benchmark and print its figures.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+    /// Check configuration files without running anything.
+    Config {
+        #[command(subcommand)]
+        which: ConfigCommand,
+    },
+}
+
+/// Options of `hotline up`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Where the status page listens (port 0 picks a free port).
+    #[arg(long, env = "HOTLINE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Site configuration (TOML); the bundled demo when absent.
+    #[arg(long, env = "HOTLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Synthetic contacts per hour over all queues.
+    #[arg(long, env = "HOTLINE_DEMO_ARRIVALS_PER_HOUR", default_value_t = 900.0)]
+    pub arrivals_per_hour: f64,
+    /// Mean talk time of the simulated agents, seconds.
+    #[arg(long, env = "HOTLINE_DEMO_TALK_SECS", default_value_t = 45.0)]
+    pub talk_secs: f64,
+    /// Seed of the synthetic load.
+    #[arg(long, env = "HOTLINE_DEMO_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Run without synthetic callers and simulated agents (an empty, quiet site).
+    #[arg(long, env = "HOTLINE_DEMO_QUIET")]
+    pub quiet: bool,
+}
+
+/// Options of `hotline sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Agents staffed (single-queue mode).
+    #[arg(long, default_value_t = 10)]
+    pub agents: u32,
+    /// Mean arrivals per hour (single-queue mode).
+    #[arg(long, default_value_t = 150.0)]
+    pub arrivals_per_hour: f64,
+    /// Mean handle time, seconds.
+    #[arg(long, default_value_t = 180.0)]
+    pub aht_secs: f64,
+    /// Handle-time distribution.
+    #[arg(long, value_enum, default_value_t = Handle::Exponential)]
+    pub handle: Handle,
+    /// Coefficient of variation of lognormal handle times.
+    #[arg(long, default_value_t = 1.0)]
+    pub handle_cv: f64,
+    /// Mean patience, seconds (exponential); no abandonment when absent.
+    #[arg(long)]
+    pub patience_secs: Option<f64>,
+    /// Hours of arrivals.
+    #[arg(long, default_value_t = 8.0)]
+    pub hours: f64,
+    /// Hours at the start left out of the figures.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup_hours: f64,
+    /// Service-level threshold, seconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub sl_secs: f64,
+    /// Random seed; the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// A scenario file (TOML): a site configuration plus a `[sim]` table with
+    /// `[[sim.stream]]` arrival streams, for several queues and skills.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Print one JSON object on the last line instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Handle-time distributions.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Handle {
+    /// Exponential (the Erlang assumption).
+    Exponential,
+    /// Lognormal with `--handle-cv`.
+    Lognormal,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Routing through the real actors: decisions per second and offer latency, with
+    /// the engine and a naive linear-scan router measured in the same run.
+    Routing(crate::bench::RoutingArgs),
+    /// Simulator throughput: simulated contacts per minute of wall time.
+    Sim(crate::bench::SimBenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a site configuration file and say what is wrong, where.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// Unusable configuration or arguments: exit 64.
+    Config(String),
+    /// Anything else.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+/// Loads a site configuration, or the bundled demo.
+pub fn load_site(path: Option<&PathBuf>) -> Result<SiteConfig, Failure> {
+    match path {
+        Some(p) => SiteConfig::from_file(p).map_err(|e| {
+            Failure::Config(format!(
+                "{e}\n  fix the file, or run `hotline config check {}`",
+                p.display()
+            ))
+        }),
+        None => SiteConfig::from_toml(crate::up::DEMO_SITE, "demo/site.toml")
+            .map_err(|e| Failure::Config(format!("bundled demo configuration: {e}"))),
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Up(args) => crate::up::run(args),
+        Command::Sim(args) => crate::simulate::run(args),
+        Command::Bench { which } => match which {
+            BenchCommand::Routing(a) => crate::bench::routing(a),
+            BenchCommand::Sim(a) => crate::bench::sim(a),
+        },
+        Command::Config { which } => match which {
+            ConfigCommand::Check { file } => {
+                let c = load_site(Some(&file))?;
+                println!(
+                    "{}: ok — site {}, {} tenant(s), {} queue(s), {} agent(s)",
+                    file.display(),
+                    c.site,
+                    c.tenants.len(),
+                    c.queues.len(),
+                    c.agents.len()
+                );
+                Ok(())
+            }
+        },
+    }
+}

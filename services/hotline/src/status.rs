@@ -1,0 +1,116 @@
+//! The status page: queues and agents live, as HTML (polling) and JSON.
+
+use std::future::Future;
+
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hotline_acd::engine::SiteSnapshot;
+use hotline_acd::site::Site;
+use hotline_core::ids::TenantId;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+
+const PAGE: &str = include_str!("../assets/status.html");
+
+/// What `/api/status` answers.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// The site snapshot (queues, agents, counters).
+    #[serde(flatten)]
+    pub snapshot: SiteSnapshot,
+    /// Per queue, in the snapshot's order: service level since start.
+    pub service_levels: Vec<ServiceLevel>,
+}
+
+/// A queue's service level since start, with its definition.
+#[derive(Debug, Serialize)]
+pub struct ServiceLevel {
+    /// Answered within the threshold ÷ (answered + abandoned), or `null` before any.
+    pub value: Option<f64>,
+    /// Average speed of answer, seconds.
+    pub asa_secs: Option<f64>,
+    /// The definition used.
+    pub definition: &'static str,
+}
+
+#[derive(Debug, Deserialize)]
+struct Filter {
+    tenant: Option<String>,
+}
+
+/// Builds the router: `/` (page), `/api/status` (JSON), `/healthz`.
+pub fn app(site: Site) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/status", get(status))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(site)
+}
+
+/// Serves the status page on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    site: Site,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(site))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn page() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(PAGE))
+}
+
+async fn status(State(site): State<Site>, Query(filter): Query<Filter>) -> Response {
+    let tenant = match filter.tenant.as_deref().map(TenantId::new).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": e.to_string() })),
+            )
+                .into_response();
+        }
+    };
+    let mut snapshot = match site.snapshot().await {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({ "error": e.to_string(), "retryable": e.is_retryable() })),
+            )
+                .into_response();
+        }
+    };
+    if let Some(t) = &tenant {
+        snapshot.queues.retain(|q| &q.tenant == t);
+        // Agents who serve this tenant (shared agents appear for each of their tenants).
+        snapshot.agents.retain(|a| a.serves.contains(t));
+        for a in &mut snapshot.agents {
+            // A shared agent's other tenants' contacts are not this tenant's business.
+            a.contacts.retain(|c| &c.tenant == t);
+        }
+    }
+    let service_levels = snapshot
+        .queues
+        .iter()
+        .map(|q| {
+            let c = &q.counters;
+            let denominator = c.answered + c.abandoned;
+            ServiceLevel {
+                value: (denominator > 0).then(|| c.answered_in_sl as f64 / denominator as f64),
+                asa_secs: (c.answered > 0).then(|| c.answered_wait_ms as f64 / 1000.0 / c.answered as f64),
+                definition: "answered within the threshold / (answered + abandoned), since start; v1",
+            }
+        })
+        .collect();
+    Json(Status {
+        snapshot,
+        service_levels,
+    })
+    .into_response()
+}
