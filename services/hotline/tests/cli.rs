@@ -1,0 +1,170 @@
+//! The `hotline` binary as a user runs it.
+
+use std::process::{Command, Output};
+
+fn hotline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .output()
+        .expect("the hotline binary runs")
+}
+
+fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().expect("some output");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
+#[test]
+fn sim_prints_the_figures_as_json_on_its_last_line_and_repeats_for_a_seed() {
+    let args = [
+        "sim",
+        "--agents",
+        "20",
+        "--arrivals-per-hour",
+        "360",
+        "--aht-secs",
+        "180",
+        "--patience-secs",
+        "120",
+        "--hours",
+        "40",
+        "--sl-secs",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+    ];
+    let a = hotline(&args);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let j = last_json(&a);
+    for key in [
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "asa_secs",
+        "abandon_rate",
+        "occupancy",
+        "aht_secs",
+    ] {
+        assert!(
+            j.get(key).is_some_and(|v| v.is_number()),
+            "missing {key}: {j}"
+        );
+    }
+    let offered = j["offered"].as_u64().unwrap();
+    // 360 an hour for 40 hours: Poisson, so within a few standard deviations of 14,400.
+    assert!((13_900..14_900).contains(&offered), "offered {offered}");
+    let answered = j["answered"].as_u64().unwrap();
+    let abandoned = j["abandoned"].as_u64().unwrap();
+    assert_eq!(
+        answered + abandoned,
+        offered,
+        "every contact ends answered or abandoned"
+    );
+    // Offered load 18 Erlangs on 20 agents: occupancy a little under 0.9.
+    let occ = j["occupancy"].as_f64().unwrap();
+    assert!((0.8..0.92).contains(&occ), "occupancy {occ}");
+    let b = hotline(&args);
+    assert_eq!(j["service_level"], last_json(&b)["service_level"]);
+}
+
+#[test]
+fn sim_without_json_prints_a_readable_summary() {
+    let out = hotline(&[
+        "sim",
+        "--agents",
+        "5",
+        "--arrivals-per-hour",
+        "60",
+        "--hours",
+        "10",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in [
+        "offered",
+        "answered",
+        "service level",
+        "ASA",
+        "occupancy",
+        "contacts per minute",
+    ] {
+        assert!(text.contains(word), "summary lacks {word}: {text}");
+    }
+}
+
+#[test]
+fn sim_runs_a_multi_queue_scenario_file() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/scenario.toml");
+    let out = hotline(&[
+        "sim",
+        "--scenario",
+        scenario,
+        "--hours",
+        "24",
+        "--patience-secs",
+        "180",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = last_json(&out);
+    assert!(j["offered"].as_u64().unwrap() > 2_500);
+    assert_eq!(j["agents"], 8);
+}
+
+#[test]
+fn bad_arguments_exit_64_and_say_what_to_fix() {
+    let out = hotline(&["sim", "--agents", "0"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--agents must be at least 1"));
+    let out = hotline(&["sim", "--hours", "soon"]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = hotline(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn a_bad_configuration_file_exits_64_naming_the_problem() {
+    let dir = std::env::temp_dir().join(format!("hotline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("site.toml");
+    std::fs::write(
+        &bad,
+        "site = \"s\"\n[[tenant]]\nid = \"t\"\nskills = [\"a\"]\n[[queue]]\ntenant = \"t\"\nid = \"q\"\nskills = [{ skill = \"b\" }]\n",
+    )
+    .unwrap();
+    for args in [
+        vec!["config", "check", bad.to_str().unwrap()],
+        vec![
+            "up",
+            "--config",
+            bad.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    ] {
+        let out = hotline(&args);
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("queue t/q names unknown skill \"b\""), "{err}");
+    }
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/site.toml");
+    let ok = hotline(&["config", "check", demo]);
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("ok — site demo-1"));
+}
+
+#[test]
+fn up_on_a_port_in_use_exits_64_and_suggests_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = hotline(&["up", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pick another address with --listen"));
+}
