@@ -8,7 +8,7 @@
 use std::alloc::System;
 use std::sync::Arc;
 
-use hotline_acd::agent::{AgentEndpoint, AgentMsg};
+use hotline_acd::agent::{AgentEndpoint, AgentLink};
 use hotline_acd::engine::{Arrival, Offer};
 use hotline_acd::ids::IdSource;
 use hotline_acd::site::{Site, SiteOptions};
@@ -17,7 +17,6 @@ use hotline_core::channel::Channel;
 use hotline_core::event::NullSink;
 use hotline_core::ids::{ContactId, QueueId, TenantId};
 use hotline_core::time::SystemClock;
-use ractor::ActorRef;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -26,7 +25,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 struct Idle;
 
 impl AgentEndpoint for Idle {
-    fn offered(&self, _: &ActorRef<AgentMsg>, _: &Offer) {}
+    fn offered(&self, _: &AgentLink, _: &Offer) {}
 }
 
 fn live(region: &Region<'_, System>) -> f64 {
@@ -45,6 +44,7 @@ async fn idle_site(agents: usize, login: bool) -> (f64, Site) {
             sink: Arc::new(NullSink),
             clock: Arc::new(SystemClock),
             ids: IdSource::Random,
+            shards: SiteOptions::default_shards(),
         },
     )
     .await
@@ -87,6 +87,7 @@ fn main() {
                 sink: Arc::new(NullSink),
                 clock: Arc::new(SystemClock),
                 ids: IdSource::Random,
+                shards: SiteOptions::default_shards(),
             },
         )
         .await
@@ -110,8 +111,8 @@ fn main() {
         }
         site.snapshot().await.expect("snapshot");
         let per_contact = live(&region) / n as f64;
-        println!("memory per idle agent (logged in, ready; engine + agent actor): {:.0} bytes ({:.2} KiB; goal ≤ 2 KiB)", per_agent, per_agent / 1024.0);
-        println!("  of which the router's record of the agent (profile, index bits, session data): {:.0} bytes; the rest is the agent's actor (task and two mailboxes)", per_profile);
+        println!("memory per idle agent (logged in, ready; router record + session in its shard): {:.0} bytes ({:.2} KiB; goal ≤ 2 KiB)", per_agent, per_agent / 1024.0);
+        println!("  of which the router's record of the agent (profile, index bits, session data): {:.0} bytes; the rest is its session in an agent shard", per_profile);
         println!("memory per waiting contact (engine record, index, waiting set): {:.0} bytes ({:.2} KiB; goal ≤ 4 KiB)", per_contact, per_contact / 1024.0);
         println!("{}", serde_json::json!({ "bytes_per_idle_agent": per_agent, "bytes_per_agent_profile": per_profile, "bytes_per_waiting_contact": per_contact }));
         site.stop().await;

@@ -1,20 +1,29 @@
-//! The agent actor: owner of one agent's session and its timers.
+//! Agent shards: the actors that own agents' sessions and their timers.
 //!
-//! It receives offers from the router, rings the agent's endpoint (a desk, a phone, a
-//! simulated agent), runs the no-answer and wrap-up timers, and tells the router what the
-//! agent did. It is the authority on the agent: an offer it cannot take (the agent just
-//! went not ready, say) is refused and the contact returns to its place.
+//! Each logged-in agent's session (presence, slots, missed offers) and its ring and
+//! wrap-up deadlines live in exactly one [`AgentShard`] actor, chosen by the agent's
+//! index. A shard receives offers from the router, rings the agent's endpoint (a desk, a
+//! phone, a simulated agent), runs the deadlines, and tells the router what the agent
+//! did. It is the authority on its agents: an offer an agent cannot take (it just went
+//! not ready, say) is refused and the contact returns to its place.
+//!
+//! Why shards and not one actor per agent: a ractor actor costs a task and two
+//! unbounded mailboxes (~8 KiB idle) and a wake-up per message; an agent in a shard
+//! costs its session (~0.5 KiB), and a busy shard drains its mailbox without parking.
+//! Order per agent still holds: one agent's messages all go through one mailbox.
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::agent::{AgentStatus, AgentTransition, NotReadyReason, Slot, SlotPhase};
 use hotline_core::contact::DeclineReason;
-use hotline_core::event::{AgentEventKind, EventBody, EventSink};
+use hotline_core::event::{AgentEventKind, Event, EventBody, EventSink};
 use hotline_core::ids::ContactId;
 use hotline_core::time::Clock;
+use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -26,72 +35,172 @@ use crate::session::AgentSession;
 /// An optional reply port: endpoints may fire and forget, people's requests get answers.
 pub type Reply<T> = Option<RpcReplyPort<Result<T, AcdError>>>;
 
+/// How long a request waits for a shard before reporting it unavailable.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How offers and news reach the person (or program) behind an agent. Calls must return
-/// quickly; an endpoint answers later by sending [`AgentMsg`]s to the actor it is given.
+/// quickly; an endpoint answers later through the [`AgentLink`] it is given.
 pub trait AgentEndpoint: Send + Sync + 'static {
-    /// A contact is offered; answer with [`AgentMsg::Answer`] before the ring time ends.
-    fn offered(&self, agent: &ActorRef<AgentMsg>, offer: &Offer);
-    /// An offer was withdrawn (the customer hung up).
-    fn rescinded(&self, _agent: &ActorRef<AgentMsg>, _contact: ContactId) {}
+    /// A contact is offered; answer with [`AgentCmd::Answer`] before the ring time ends.
+    fn offered(&self, agent: &AgentLink, offer: &Offer);
+    /// An offer was withdrawn (the customer hung up, or it rang out).
+    fn rescinded(&self, _agent: &AgentLink, _contact: ContactId) {}
     /// The customer ended the conversation; wrap-up has begun.
-    fn customer_ended(&self, _agent: &ActorRef<AgentMsg>, _contact: ContactId) {}
+    fn customer_ended(&self, _agent: &AgentLink, _contact: ContactId) {}
     /// The agent's state changed (also called when a session starts or is restored).
-    fn status_changed(&self, _agent: &ActorRef<AgentMsg>, _status: &AgentStatus) {}
+    fn status_changed(&self, _agent: &AgentLink, _status: &AgentStatus) {}
 }
 
-/// What an agent's endpoint and the router may ask of the agent actor.
-pub enum AgentMsg {
-    /// From the router: offer a contact.
-    Offer(Offer),
-    /// From the router: withdraw an offer (the customer hung up).
-    Rescind(ContactId),
-    /// From the router: the customer ended the conversation.
-    CustomerEnded(ContactId),
-    /// The agent accepts or rejects an offer.
+/// What an agent (through its desk, phone or a program) asks of its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentCmd {
+    /// Accept (true) or reject (false) an offer.
     Answer {
         /// The contact offered.
         contact: ContactId,
-        /// Accept (true) or reject (false).
+        /// Accept or reject.
         accept: bool,
-        /// Where to send the result.
-        reply: Reply<()>,
     },
-    /// The agent ends the conversation; wrap-up begins.
-    End {
-        /// The contact.
-        contact: ContactId,
-        /// Where to send the result.
-        reply: Reply<()>,
-    },
-    /// The agent ends wrap-up early.
-    FinishWrapUp {
-        /// The contact.
-        contact: ContactId,
-        /// Where to send the result.
-        reply: Reply<()>,
-    },
-    /// The agent extends wrap-up.
+    /// End the conversation; wrap-up begins.
+    End(ContactId),
+    /// End wrap-up early.
+    FinishWrapUp(ContactId),
+    /// Extend wrap-up by some seconds.
     ExtendWrapUp {
         /// The contact.
         contact: ContactId,
         /// Seconds to add.
         secs: u32,
+    },
+    /// Take contacts.
+    GoReady,
+    /// Stop taking new contacts.
+    GoNotReady(NotReadyReason),
+    /// Log out (refused while a contact is in conversation or wrap-up).
+    LogOut,
+}
+
+/// What a shard handles.
+pub enum ShardMsg {
+    /// From the router: a new session for a logging-in agent.
+    Login {
+        /// The session, logged out; the shard logs it in.
+        session: Box<AgentSession>,
+        /// Where the agent's offers go.
+        endpoint: Arc<dyn AgentEndpoint>,
+        /// Go ready right after logging in.
+        ready: bool,
+    },
+    /// From the router: offer a contact.
+    Offer(Box<Offer>),
+    /// From the router: withdraw an offer (the customer hung up).
+    Rescind {
+        /// The agent's index.
+        agent: u32,
+        /// The contact.
+        contact: ContactId,
+    },
+    /// From the router: the customer ended the conversation.
+    CustomerEnded {
+        /// The agent's index.
+        agent: u32,
+        /// The contact.
+        contact: ContactId,
+    },
+    /// From an agent: a command, answered on `reply` when given.
+    Command {
+        /// The agent's index.
+        agent: u32,
+        /// What the agent asks.
+        cmd: AgentCmd,
         /// Where to send the result.
         reply: Reply<()>,
     },
-    /// Take contacts.
-    GoReady(Reply<()>),
-    /// Stop taking new contacts.
-    GoNotReady(NotReadyReason, Reply<()>),
-    /// Log out (refused while a contact is in conversation or wrap-up).
-    LogOut(Reply<()>),
-    /// The agent's view of itself.
-    View(RpcReplyPort<AgentView>),
-    /// Timer: some ring or wrap-up deadline may have passed.
+    /// An agent's view of itself.
+    View {
+        /// The agent's index.
+        agent: u32,
+        /// Where to send it.
+        reply: RpcReplyPort<Result<AgentView, AcdError>>,
+    },
+    /// Timer: some deadline may have passed.
     Tick,
-    /// Fault injection for tests and chaos drills: the actor panics, as a bug would make
-    /// it. The router restarts it and no contact is lost.
+    /// Fault injection for tests and chaos drills: the shard panics, as a bug would make
+    /// it. The router restarts it with its agents and no contact is lost.
     InjectPanic,
+}
+
+/// A handle on one agent: its shard and its index. Cheap to clone.
+#[derive(Clone)]
+pub struct AgentLink {
+    shard: ActorRef<ShardMsg>,
+    agent: u32,
+}
+
+impl AgentLink {
+    pub(crate) fn new(shard: ActorRef<ShardMsg>, agent: u32) -> Self {
+        Self { shard, agent }
+    }
+
+    /// The agent's index at its site.
+    pub fn agent_index(&self) -> u32 {
+        self.agent
+    }
+
+    pub(crate) fn shard_ref(&self) -> &ActorRef<ShardMsg> {
+        &self.shard
+    }
+
+    /// Sends a command without waiting for its result (refusals are logged).
+    pub fn send(&self, cmd: AgentCmd) {
+        let _ = self.shard.cast(ShardMsg::Command {
+            agent: self.agent,
+            cmd,
+            reply: None,
+        });
+    }
+
+    /// Sends a command and waits for its result.
+    pub async fn ask(&self, cmd: AgentCmd) -> Result<(), AcdError> {
+        let agent = self.agent;
+        match self
+            .shard
+            .call(
+                |reply| ShardMsg::Command {
+                    agent,
+                    cmd,
+                    reply: Some(reply),
+                },
+                Some(CALL_TIMEOUT),
+            )
+            .await
+        {
+            Ok(CallResult::Success(r)) => r,
+            _ => Err(AcdError::Unavailable(
+                "the agent's session is restarting".into(),
+            )),
+        }
+    }
+
+    /// The agent's own view.
+    pub async fn view(&self) -> Result<AgentView, AcdError> {
+        let agent = self.agent;
+        match self
+            .shard
+            .call(|reply| ShardMsg::View { agent, reply }, Some(CALL_TIMEOUT))
+            .await
+        {
+            Ok(CallResult::Success(r)) => r,
+            _ => Err(AcdError::Unavailable(
+                "the agent's session is restarting".into(),
+            )),
+        }
+    }
+
+    /// Fault injection: panics the agent's shard (tests and chaos drills).
+    pub fn inject_panic(&self) {
+        let _ = self.shard.cast(ShardMsg::InjectPanic);
+    }
 }
 
 /// An agent as its own desk sees it.
@@ -105,42 +214,29 @@ pub struct AgentView {
     pub missed_in_row: u32,
 }
 
-/// What the router hands a new agent actor.
-pub struct AgentArgs {
-    /// The session, logged out (a fresh login) or restored (after a failure).
+/// An agent a new shard starts with (after the previous one failed).
+pub struct RestoredAgent {
+    /// The restored session.
     pub session: AgentSession,
-    /// Whether this is a fresh login (log in, then go ready if `ready`).
-    pub login: Option<bool>,
-    /// Restored contacts (after a failure) with their wrap-up times.
+    /// Where its offers go.
+    pub endpoint: Arc<dyn AgentEndpoint>,
+    /// Its contacts with their wrap-up times.
     pub restored: Vec<(ContactId, Duration)>,
+}
+
+/// What the router hands a new shard.
+pub struct ShardArgs {
     /// The router, to report to.
     pub router: ActorRef<RouterMsg>,
-    /// Where offers go.
-    pub endpoint: Arc<dyn AgentEndpoint>,
     /// Where agent events go.
     pub sink: Arc<dyn EventSink>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// Agents restored from a failed shard (empty for a fresh one).
+    pub agents: Vec<RestoredAgent>,
 }
 
-/// The agent actor's state.
-pub struct AgentState {
-    session: AgentSession,
-    router: ActorRef<RouterMsg>,
-    endpoint: Arc<dyn AgentEndpoint>,
-    sink: Arc<dyn EventSink>,
-    clock: Arc<dyn Clock>,
-    /// Per held contact: its wrap-up time and the deadline running for it, if any.
-    held: HashMap<ContactId, Held>,
-    /// Reused buffer for the session's events.
-    events: Vec<hotline_core::event::Event>,
-    /// When the pending [`AgentMsg::Tick`] fires. One timer per agent, not one per
-    /// offer: spawning a timer task per offer was the router benchmark's top cost.
-    tick_at: Option<Instant>,
-    last_status: AgentStatus,
-}
-
-/// What runs for a held contact.
+/// A deadline running for a held contact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Deadline {
     /// Ringing until then.
@@ -149,297 +245,414 @@ enum Deadline {
     WrapUp(Instant),
 }
 
-/// A contact the agent holds.
+impl Deadline {
+    fn at(self) -> Instant {
+        match self {
+            Deadline::Ring(t) | Deadline::WrapUp(t) => t,
+        }
+    }
+}
+
+/// A contact an agent holds.
 #[derive(Debug, Clone, Copy)]
 struct Held {
     wrap_up: Duration,
     deadline: Option<Deadline>,
 }
 
-impl Held {
-    fn due(&self) -> Option<Instant> {
-        match self.deadline {
-            Some(Deadline::Ring(t) | Deadline::WrapUp(t)) => Some(t),
-            None => None,
-        }
-    }
+/// One agent inside a shard.
+struct AgentEntry {
+    session: AgentSession,
+    endpoint: Arc<dyn AgentEndpoint>,
+    held: FxHashMap<ContactId, Held>,
+    last_status: AgentStatus,
 }
 
-/// The agent actor. See the module documentation.
-pub struct AgentActor;
+/// A shard's state.
+pub struct ShardState {
+    agents: FxHashMap<u32, AgentEntry>,
+    router: ActorRef<RouterMsg>,
+    sink: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    /// Every running deadline, for the next tick.
+    deadlines: BTreeSet<(Instant, u32, ContactId)>,
+    /// When the pending tick fires.
+    tick_at: Option<Instant>,
+    /// Reused buffer for events.
+    events: Vec<Event>,
+}
 
-impl Actor for AgentActor {
-    type Msg = AgentMsg;
-    type State = AgentState;
-    type Arguments = AgentArgs;
+/// The agent shard actor. See the module documentation.
+pub struct AgentShard;
+
+impl Actor for AgentShard {
+    type Msg = ShardMsg;
+    type State = ShardState;
+    type Arguments = ShardArgs;
 
     async fn pre_start(
         &self,
-        myself: ActorRef<AgentMsg>,
-        args: AgentArgs,
-    ) -> Result<AgentState, ActorProcessingErr> {
-        let status = args.session.status();
-        let mut state = AgentState {
-            session: args.session,
+        myself: ActorRef<ShardMsg>,
+        args: ShardArgs,
+    ) -> Result<ShardState, ActorProcessingErr> {
+        let mut state = ShardState {
+            agents: FxHashMap::default(),
             router: args.router,
-            endpoint: args.endpoint,
             sink: args.sink,
             clock: args.clock,
-            held: HashMap::new(),
-            events: Vec::new(),
+            deadlines: BTreeSet::new(),
             tick_at: None,
-            last_status: status,
+            events: Vec::new(),
         };
-        let now = state.clock.now();
-        if let Some(ready) = args.login {
-            state.session.apply(now, &AgentTransition::LogIn)?;
-            if ready {
-                state.session.apply(now, &AgentTransition::GoReady)?;
+        for r in args.agents {
+            let ix = r.session.profile().ix;
+            let slots = r.session.machine().slots().to_vec();
+            let mut entry = AgentEntry {
+                last_status: r.session.status(),
+                session: r.session,
+                endpoint: r.endpoint,
+                held: FxHashMap::default(),
+            };
+            for (contact, wrap_up) in r.restored {
+                entry.held.insert(
+                    contact,
+                    Held {
+                        wrap_up,
+                        deadline: None,
+                    },
+                );
             }
-        }
-        let slots = state.session.machine().slots().to_vec();
-        for (contact, wrap_up) in args.restored {
-            state.held.insert(
-                contact,
-                Held {
-                    wrap_up,
-                    deadline: None,
-                },
-            );
-            if slots
-                .iter()
-                .any(|s| s.contact == contact && s.phase == SlotPhase::WrapUp)
-            {
-                state.start_wrap_up(contact, true);
+            state.agents.insert(ix, entry);
+            for s in slots.iter().filter(|s| s.phase == SlotPhase::WrapUp) {
+                state.start_wrap_up(ix, s.contact, true);
             }
+            state.report(&myself, ix, true);
         }
         state.arm(&myself);
-        state.report(&myself, true);
         Ok(state)
     }
 
     async fn handle(
         &self,
-        myself: ActorRef<AgentMsg>,
-        msg: AgentMsg,
-        state: &mut AgentState,
+        myself: ActorRef<ShardMsg>,
+        msg: ShardMsg,
+        state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
         state.handle(&myself, msg);
-        state.report(&myself, false);
+        state.arm(&myself);
         Ok(())
     }
 }
 
-// === impl AgentState ===
+// === impl ShardState ===
 
-impl AgentState {
-    fn handle(&mut self, myself: &ActorRef<AgentMsg>, msg: AgentMsg) {
-        let now = self.clock.now();
-        let ix = self.session.profile().ix;
+impl ShardState {
+    fn handle(&mut self, myself: &ActorRef<ShardMsg>, msg: ShardMsg) {
         match msg {
-            AgentMsg::Offer(offer) => {
-                let t = AgentTransition::Offer(offer.contact, offer.channel);
-                match self.session.apply(now, &t) {
-                    Ok(_) => {
-                        self.held.insert(
-                            offer.contact,
-                            Held {
-                                wrap_up: offer.wrap_up,
-                                deadline: Some(Deadline::Ring(Instant::now() + offer.no_answer)),
-                            },
-                        );
-                        self.endpoint.offered(myself, &offer);
-                    }
-                    Err(e) => {
-                        tracing::debug!(agent = %self.session.profile().id, error = %e, "offer refused");
-                        self.tell(RouterMsg::Declined {
-                            contact: offer.contact,
-                            agent: ix,
-                            reason: DeclineReason::Refused,
-                        });
-                    }
-                }
-            }
-            AgentMsg::Rescind(contact) => {
-                if self
-                    .session
-                    .apply(now, &AgentTransition::Rescind(contact))
-                    .is_ok()
-                {
-                    self.held.remove(&contact);
-                    self.endpoint.rescinded(myself, contact);
-                }
-            }
-            AgentMsg::CustomerEnded(contact) => {
-                if self
-                    .session
-                    .apply(now, &AgentTransition::End(contact))
-                    .is_ok()
-                {
-                    self.endpoint.customer_ended(myself, contact);
-                    self.start_wrap_up(contact, true);
-                }
-            }
-            AgentMsg::Answer {
-                contact,
-                accept,
-                reply,
+            ShardMsg::Login {
+                session,
+                endpoint,
+                ready,
             } => {
-                let t = if accept {
-                    AgentTransition::Accept(contact)
-                } else {
-                    AgentTransition::Reject(contact)
-                };
-                let r = self.session.apply(now, &t).map(|_| ());
-                if r.is_ok() {
-                    if accept {
-                        if let Some(h) = self.held.get_mut(&contact) {
-                            h.deadline = None;
+                let ix = session.profile().ix;
+                let now = self.clock.now();
+                let mut session = *session;
+                let login = session.apply(now, &AgentTransition::LogIn);
+                if ready && login.is_ok() {
+                    let _ = session.apply(now, &AgentTransition::GoReady);
+                }
+                self.agents.insert(
+                    ix,
+                    AgentEntry {
+                        last_status: session.status(),
+                        session,
+                        endpoint,
+                        held: FxHashMap::default(),
+                    },
+                );
+                self.report(myself, ix, true);
+            }
+            ShardMsg::Offer(offer) => self.offer(myself, *offer),
+            ShardMsg::Rescind { agent, contact } => {
+                if self
+                    .apply(agent, &AgentTransition::Rescind(contact))
+                    .is_ok()
+                {
+                    self.clear(agent, contact);
+                    self.notify(myself, agent, |e, link| e.rescinded(link, contact));
+                }
+                self.report(myself, agent, false);
+            }
+            ShardMsg::CustomerEnded { agent, contact } => {
+                if self.apply(agent, &AgentTransition::End(contact)).is_ok() {
+                    self.notify(myself, agent, |e, link| e.customer_ended(link, contact));
+                    self.start_wrap_up(agent, contact, true);
+                }
+                self.report(myself, agent, false);
+            }
+            ShardMsg::Command { agent, cmd, reply } => {
+                let r = self.command(myself, agent, cmd);
+                match reply {
+                    Some(port) => {
+                        let _ = port.send(r);
+                    }
+                    None => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "agent command refused");
                         }
-                        self.tell(RouterMsg::Accepted { contact, agent: ix });
-                    } else {
-                        self.held.remove(&contact);
-                        self.tell(RouterMsg::Declined {
-                            contact,
-                            agent: ix,
-                            reason: DeclineReason::Rejected,
-                        });
                     }
                 }
-                answer(reply, r);
+                self.report(myself, agent, false);
             }
-            AgentMsg::End { contact, reply } => {
-                let r = self
-                    .session
-                    .apply(now, &AgentTransition::End(contact))
-                    .map(|_| ());
-                if r.is_ok() {
-                    let finished = self.start_wrap_up(contact, false);
-                    self.tell(RouterMsg::Ended {
-                        contact,
-                        agent: ix,
-                        finished,
-                    });
-                }
-                answer(reply, r);
+            ShardMsg::View { agent, reply } => {
+                let r = self.agents.get(&agent).map_or_else(
+                    || Err(self.not_logged_in(agent)),
+                    |e| {
+                        let m = e.session.machine();
+                        Ok(AgentView {
+                            status: m.status(),
+                            slots: m.slots().to_vec(),
+                            missed_in_row: m.missed_in_row(),
+                        })
+                    },
+                );
+                let _ = reply.send(r);
             }
-            AgentMsg::FinishWrapUp { contact, reply } => {
-                let r = self.finish_wrap_up(contact, true);
-                answer(reply, r);
-            }
-            AgentMsg::ExtendWrapUp {
-                contact,
-                secs,
-                reply,
-            } => {
-                let r = match self.held.get_mut(&contact) {
-                    Some(Held {
-                        deadline: Some(Deadline::WrapUp(t)),
-                        ..
-                    }) => {
-                        *t += Duration::from_secs(secs.into());
-                        self.session.note_extension(now, contact, secs);
-                        Ok(())
-                    }
-                    _ => Err(AcdError::NotYours { contact }),
-                };
-                answer(reply, r);
-            }
-            AgentMsg::Tick => {
+            ShardMsg::Tick => {
                 self.tick_at = None;
                 self.expire(myself);
             }
-            AgentMsg::GoReady(reply) => {
-                let r = self
-                    .session
-                    .apply(now, &AgentTransition::GoReady)
-                    .map(|_| ());
-                answer(reply, r);
+            ShardMsg::InjectPanic => panic!("fault injected into an agent shard (chaos drill)"),
+        }
+    }
+
+    fn not_logged_in(&self, agent: u32) -> AcdError {
+        AcdError::Unavailable(format!("agent #{agent} is not logged in at this shard"))
+    }
+
+    fn apply(&mut self, agent: u32, t: &AgentTransition) -> Result<(), AcdError> {
+        let now = self.clock.now();
+        match self.agents.get_mut(&agent) {
+            Some(e) => e.session.apply(now, t).map(|_| ()),
+            None => Err(self.not_logged_in(agent)),
+        }
+    }
+
+    fn offer(&mut self, myself: &ActorRef<ShardMsg>, offer: Offer) {
+        let agent = offer.agent_ix;
+        let t = AgentTransition::Offer(offer.contact, offer.channel);
+        match self.apply(agent, &t) {
+            Ok(()) => {
+                let deadline = Deadline::Ring(Instant::now() + offer.no_answer);
+                self.set(agent, offer.contact, offer.wrap_up, Some(deadline));
+                self.notify(myself, agent, |e, link| e.offered(link, &offer));
             }
-            AgentMsg::GoNotReady(reason, reply) => {
-                let r = self
-                    .session
-                    .apply(now, &AgentTransition::GoNotReady(reason))
-                    .map(|_| ());
-                answer(reply, r);
-            }
-            AgentMsg::LogOut(reply) => {
-                let r = self.session.apply(now, &AgentTransition::LogOut);
-                match r {
-                    Ok(out) => {
-                        for contact in out.withdrawn {
-                            self.held.remove(&contact);
-                            self.endpoint.rescinded(myself, contact);
-                            self.tell(RouterMsg::Declined {
-                                contact,
-                                agent: ix,
-                                reason: DeclineReason::Refused,
-                            });
-                        }
-                        answer(reply, Ok(()));
-                        self.report(myself, false);
-                        myself.stop(Some("logged out".into()));
-                    }
-                    Err(e) => answer(reply, Err(e)),
-                }
-            }
-            AgentMsg::View(reply) => {
-                let m = self.session.machine();
-                let _ = reply.send(AgentView {
-                    status: m.status(),
-                    slots: m.slots().to_vec(),
-                    missed_in_row: m.missed_in_row(),
+            Err(e) => {
+                tracing::debug!(agent, error = %e, "offer refused");
+                self.tell(RouterMsg::Declined {
+                    contact: offer.contact,
+                    agent,
+                    reason: DeclineReason::Refused,
                 });
             }
-            AgentMsg::InjectPanic => panic!(
-                "fault injected into agent {} (chaos drill)",
-                self.session.profile().id
-            ),
         }
-        self.arm(myself);
+        self.report(myself, agent, false);
+    }
+
+    fn command(
+        &mut self,
+        myself: &ActorRef<ShardMsg>,
+        agent: u32,
+        cmd: AgentCmd,
+    ) -> Result<(), AcdError> {
+        match cmd {
+            AgentCmd::Answer { contact, accept } => {
+                if accept {
+                    self.apply(agent, &AgentTransition::Accept(contact))?;
+                    let wrap = self.wrap_of(agent, contact);
+                    self.set(agent, contact, wrap, None);
+                    self.tell(RouterMsg::Accepted { contact, agent });
+                } else {
+                    self.apply(agent, &AgentTransition::Reject(contact))?;
+                    self.clear(agent, contact);
+                    self.tell(RouterMsg::Declined {
+                        contact,
+                        agent,
+                        reason: DeclineReason::Rejected,
+                    });
+                }
+                Ok(())
+            }
+            AgentCmd::End(contact) => {
+                self.apply(agent, &AgentTransition::End(contact))?;
+                let finished = self.start_wrap_up(agent, contact, false);
+                self.tell(RouterMsg::Ended {
+                    contact,
+                    agent,
+                    finished,
+                });
+                Ok(())
+            }
+            AgentCmd::FinishWrapUp(contact) => self.finish_wrap_up(agent, contact, true),
+            AgentCmd::ExtendWrapUp { contact, secs } => {
+                let held = self
+                    .agents
+                    .get(&agent)
+                    .and_then(|e| e.held.get(&contact).copied());
+                match held {
+                    Some(Held {
+                        wrap_up,
+                        deadline: Some(Deadline::WrapUp(t)),
+                    }) => {
+                        let later = Deadline::WrapUp(t + Duration::from_secs(secs.into()));
+                        self.set(agent, contact, wrap_up, Some(later));
+                        let now = self.clock.now();
+                        if let Some(e) = self.agents.get_mut(&agent) {
+                            e.session.note_extension(now, contact, secs);
+                        }
+                        Ok(())
+                    }
+                    _ => Err(AcdError::NotYours { contact }),
+                }
+            }
+            AgentCmd::GoReady => self.apply(agent, &AgentTransition::GoReady),
+            AgentCmd::GoNotReady(reason) => self.apply(agent, &AgentTransition::GoNotReady(reason)),
+            AgentCmd::LogOut => {
+                let now = self.clock.now();
+                let Some(e) = self.agents.get_mut(&agent) else {
+                    return Err(self.not_logged_in(agent));
+                };
+                let out = e.session.apply(now, &AgentTransition::LogOut)?;
+                for contact in out.withdrawn {
+                    self.clear(agent, contact);
+                    self.notify(myself, agent, |e, link| e.rescinded(link, contact));
+                    self.tell(RouterMsg::Declined {
+                        contact,
+                        agent,
+                        reason: DeclineReason::Refused,
+                    });
+                }
+                self.report(myself, agent, false);
+                self.agents.remove(&agent);
+                self.tell(RouterMsg::LoggedOut { agent });
+                Ok(())
+            }
+        }
+    }
+
+    fn wrap_of(&self, agent: u32, contact: ContactId) -> Duration {
+        self.agents
+            .get(&agent)
+            .and_then(|e| e.held.get(&contact))
+            .map_or(Duration::ZERO, |h| h.wrap_up)
+    }
+
+    /// Records what runs for a held contact, keeping the deadline index exact.
+    fn set(
+        &mut self,
+        agent: u32,
+        contact: ContactId,
+        wrap_up: Duration,
+        deadline: Option<Deadline>,
+    ) {
+        let Some(e) = self.agents.get_mut(&agent) else {
+            return;
+        };
+        if let Some(old) = e.held.get(&contact).and_then(|h| h.deadline) {
+            self.deadlines.remove(&(old.at(), agent, contact));
+        }
+        if let Some(d) = deadline {
+            self.deadlines.insert((d.at(), agent, contact));
+        }
+        e.held.insert(contact, Held { wrap_up, deadline });
+    }
+
+    fn clear(&mut self, agent: u32, contact: ContactId) {
+        if let Some(e) = self.agents.get_mut(&agent)
+            && let Some(h) = e.held.remove(&contact)
+            && let Some(d) = h.deadline
+        {
+            self.deadlines.remove(&(d.at(), agent, contact));
+        }
+    }
+
+    /// Starts a contact's wrap-up. Without wrap-up time it ends at once: then, unless
+    /// `tell`, the caller reports that along with the end (returns true).
+    fn start_wrap_up(&mut self, agent: u32, contact: ContactId, tell: bool) -> bool {
+        let wrap = self.wrap_of(agent, contact);
+        if wrap.is_zero() {
+            let done = self.finish_wrap_up(agent, contact, tell).is_ok();
+            return done && !tell;
+        }
+        self.set(
+            agent,
+            contact,
+            wrap,
+            Some(Deadline::WrapUp(Instant::now() + wrap)),
+        );
+        false
+    }
+
+    fn finish_wrap_up(
+        &mut self,
+        agent: u32,
+        contact: ContactId,
+        tell: bool,
+    ) -> Result<(), AcdError> {
+        self.apply(agent, &AgentTransition::FinishWrapUp(contact))?;
+        self.clear(agent, contact);
+        if tell {
+            self.tell(RouterMsg::WrapUpDone { contact, agent });
+        }
+        Ok(())
     }
 
     /// Handles every deadline that has passed: unanswered offers ring out, wrap-ups end.
-    fn expire(&mut self, myself: &ActorRef<AgentMsg>) {
-        let at = Instant::now();
-        let due: Vec<(ContactId, Deadline)> = self
-            .held
-            .iter()
-            .filter_map(|(c, h)| {
-                h.deadline
-                    .filter(|_| h.due().is_some_and(|t| t <= at))
-                    .map(|d| (*c, d))
-            })
-            .collect();
-        let now = self.clock.now();
-        let ix = self.session.profile().ix;
-        for (contact, deadline) in due {
-            match deadline {
-                Deadline::Ring(_) => {
-                    if self
-                        .session
-                        .apply(now, &AgentTransition::NoAnswer(contact))
-                        .is_ok()
-                    {
-                        self.held.remove(&contact);
-                        self.endpoint.rescinded(myself, contact);
-                        self.tell(RouterMsg::Declined {
-                            contact,
-                            agent: ix,
-                            reason: DeclineReason::NoAnswer,
-                        });
-                    }
-                }
-                Deadline::WrapUp(_) => {
-                    let _ = self.finish_wrap_up(contact, true);
-                }
+    fn expire(&mut self, myself: &ActorRef<ShardMsg>) {
+        let now = Instant::now();
+        while let Some(&(at, agent, contact)) = self.deadlines.first() {
+            if at > now {
+                break;
             }
+            self.deadlines.pop_first();
+            let deadline = self
+                .agents
+                .get(&agent)
+                .and_then(|e| e.held.get(&contact))
+                .and_then(|h| h.deadline);
+            match deadline {
+                Some(Deadline::Ring(_))
+                    if self
+                        .apply(agent, &AgentTransition::NoAnswer(contact))
+                        .is_ok() =>
+                {
+                    if let Some(e) = self.agents.get_mut(&agent) {
+                        e.held.remove(&contact);
+                    }
+                    self.notify(myself, agent, |e, link| e.rescinded(link, contact));
+                    self.tell(RouterMsg::Declined {
+                        contact,
+                        agent,
+                        reason: DeclineReason::NoAnswer,
+                    });
+                }
+                Some(Deadline::WrapUp(_)) => {
+                    if let Some(e) = self.agents.get_mut(&agent)
+                        && let Some(h) = e.held.get_mut(&contact)
+                    {
+                        h.deadline = None;
+                    }
+                    let _ = self.finish_wrap_up(agent, contact, true);
+                }
+                _ => {}
+            }
+            self.report(myself, agent, false);
         }
     }
 
     /// Makes sure a tick is pending for the earliest deadline.
-    fn arm(&mut self, myself: &ActorRef<AgentMsg>) {
-        let Some(next) = self.held.values().filter_map(Held::due).min() else {
+    fn arm(&mut self, myself: &ActorRef<ShardMsg>) {
+        let Some(&(next, _, _)) = self.deadlines.first() else {
             return;
         };
         if self.tick_at.is_some_and(|t| t <= next) {
@@ -447,63 +660,42 @@ impl AgentState {
         }
         self.tick_at = Some(next);
         myself.send_after(next.saturating_duration_since(Instant::now()), || {
-            AgentMsg::Tick
+            ShardMsg::Tick
         });
     }
 
-    /// Starts the contact's wrap-up. Without wrap-up time it ends at once: then, if
-    /// `tell` is false, the caller reports that along with the end (returns true).
-    fn start_wrap_up(&mut self, contact: ContactId, tell: bool) -> bool {
-        let wrap = self
-            .held
-            .get(&contact)
-            .map_or(Duration::ZERO, |h| h.wrap_up);
-        if wrap.is_zero() {
-            let done = self.finish_wrap_up(contact, tell).is_ok();
-            return done && !tell;
+    fn notify(
+        &self,
+        myself: &ActorRef<ShardMsg>,
+        agent: u32,
+        f: impl FnOnce(&dyn AgentEndpoint, &AgentLink),
+    ) {
+        if let Some(e) = self.agents.get(&agent) {
+            f(e.endpoint.as_ref(), &AgentLink::new(myself.clone(), agent));
         }
-        self.held.insert(
-            contact,
-            Held {
-                wrap_up: wrap,
-                deadline: Some(Deadline::WrapUp(Instant::now() + wrap)),
-            },
-        );
-        false
-    }
-
-    fn finish_wrap_up(&mut self, contact: ContactId, tell: bool) -> Result<(), AcdError> {
-        let now = self.clock.now();
-        self.session
-            .apply(now, &AgentTransition::FinishWrapUp(contact))?;
-        self.held.remove(&contact);
-        if tell {
-            self.tell(RouterMsg::WrapUpDone {
-                contact,
-                agent: self.session.profile().ix,
-            });
-        }
-        Ok(())
     }
 
     fn tell(&self, msg: RouterMsg) {
         if self.router.cast(msg).is_err() {
-            tracing::warn!(agent = %self.session.profile().id, "router gone; message dropped");
+            tracing::warn!("router gone; message dropped");
         }
     }
 
-    /// Publishes the session's events and, when presence changed (or `force`), tells the
+    /// Publishes the agent's events and, when presence changed (or `force`), tells the
     /// router; when the status people see changed, tells the endpoint.
-    fn report(&mut self, myself: &ActorRef<AgentMsg>, force: bool) {
+    fn report(&mut self, myself: &ActorRef<ShardMsg>, agent: u32, force: bool) {
+        let Some(e) = self.agents.get_mut(&agent) else {
+            return;
+        };
         self.events.clear();
-        self.events.extend(self.session.drain_events());
+        self.events.extend(e.session.drain_events());
         if self.events.is_empty() && !force {
             return;
         }
         self.sink.publish(&self.events);
-        let presence_changed = self.events.iter().any(|e| {
+        let presence_changed = self.events.iter().any(|ev| {
             matches!(
-                &e.body,
+                &ev.body,
                 EventBody::Agent(a) if matches!(
                     a.kind,
                     AgentEventKind::LoggedIn
@@ -515,28 +707,23 @@ impl AgentState {
             )
         });
         if force || presence_changed {
-            self.tell(RouterMsg::Availability {
-                agent: self.session.profile().ix,
-                availability: self.session.availability(),
-            });
-        }
-        let status = self.session.status();
-        if force || status != self.last_status {
-            self.endpoint.status_changed(myself, &status);
-            self.last_status = status;
-        }
-    }
-}
-
-fn answer<T>(reply: Reply<T>, r: Result<T, AcdError>) {
-    match reply {
-        Some(port) => {
-            let _ = port.send(r);
-        }
-        None => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "agent command refused");
+            let availability = e.session.availability();
+            if self
+                .router
+                .cast(RouterMsg::Availability {
+                    agent,
+                    availability,
+                })
+                .is_err()
+            {
+                tracing::warn!("router gone; availability dropped");
             }
+        }
+        let status = e.session.status();
+        if force || status != e.last_status {
+            e.endpoint
+                .status_changed(&AgentLink::new(myself.clone(), agent), &status);
+            e.last_status = status;
         }
     }
 }

@@ -1292,18 +1292,38 @@ impl Engine {
         self.try_agent(now, agent);
     }
 
-    /// The agent's session failed. Offers it held return to their places; contacts in
-    /// conversation or wrap-up stay with the agent and are returned (with their wrap-up
-    /// times) so the restarted session can take them over.
+    /// The agents' sessions failed together (their shard crashed). Offers they held
+    /// return to their places; contacts in conversation or wrap-up stay with the agents
+    /// and are returned (with their wrap-up times) so the restarted sessions can take
+    /// them over. All of them stop taking offers first, so a returned offer never goes
+    /// to another agent of the same failed group.
+    pub fn agents_failed(&mut self, now: Timestamp, agents: &[u32]) -> Vec<Recovery> {
+        let was_ready: Vec<bool> = agents
+            .iter()
+            .map(|&a| self.agents[a as usize].ready)
+            .collect();
+        for &agent in agents {
+            // No new offers until the restarted session reports its presence.
+            let ag = &mut self.agents[agent as usize];
+            ag.ready = false;
+            ag.status = AgentStatus::NotReady("recovered".to_owned());
+            self.refresh_available(agent);
+        }
+        agents
+            .iter()
+            .zip(was_ready)
+            .map(|(&agent, was_ready)| Recovery {
+                slots: self.withdraw_offers(now, agent),
+                was_ready,
+            })
+            .collect()
+    }
+
+    /// One agent's session failed; see [`Engine::agents_failed`].
     pub fn agent_failed(&mut self, now: Timestamp, agent: u32) -> Recovery {
-        let was_ready = self.agents[agent as usize].ready;
-        // No new offers until the restarted session reports its presence.
-        let ag = &mut self.agents[agent as usize];
-        ag.ready = false;
-        ag.status = AgentStatus::NotReady("recovered".to_owned());
-        self.refresh_available(agent);
-        let slots = self.withdraw_offers(now, agent);
-        Recovery { slots, was_ready }
+        self.agents_failed(now, &[agent])
+            .pop()
+            .expect("one recovery per agent")
     }
 
     /// The agent's session ended (logged out, or its actor is gone for good). Offers it

@@ -8,8 +8,9 @@
 //!   synchronous: it takes `now` and leaves effects and events to be drained.
 //! - [`session`]: one agent's session logic (presence, slots, missed offers) around the
 //!   core agent state machine, producing agent events.
-//! - [`router`]: the router actor, owner of the engine; supervisor of the agent actors.
-//! - [`agent`]: the agent actor, owner of one session and its timers (ring, wrap-up).
+//! - [`router`]: the router actor, owner of the engine; supervisor of the agent shards.
+//! - [`agent`]: agent shards, the actors owning logged-in agents' sessions and their
+//!   timers (ring, wrap-up); each agent lives in exactly one shard.
 //! - [`site`]: [`Site`](site::Site), the handle the rest of Hotline uses: contacts in,
 //!   agents' commands in, snapshots out.
 //! - [`sim`]: a discrete-event simulator that drives the same engine and sessions in
@@ -19,7 +20,7 @@
 //! # Data flow
 //!
 //! ```text
-//! caller ──arrive/hang_up──▶ Site ──▶ RouterActor(Engine) ──Offer──▶ AgentActor(Session)
+//! caller ──arrive/hang_up──▶ Site ──▶ RouterActor(Engine) ──Offer──▶ AgentShard(Sessions)
 //!                                         ▲      │                       │   ▲
 //!                                         │      └──events──▶ EventSink  │   │ answer, end,
 //!                                         └──accepted/declined/ended─────┘   │ ready, …

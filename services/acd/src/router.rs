@@ -1,12 +1,13 @@
-//! The router actor: owner of the site's [`Engine`] and supervisor of the agent actors.
+//! The router actor: owner of the site's [`Engine`] and supervisor of the agent shards.
 //!
 //! Every contact and agent message funnels through here, so routing decisions are made
 //! by one owner of the matching index without locks. The handler is thin: it calls the
 //! engine, then [`RouterState::flush`] publishes the engine's events, delivers its
-//! effects to agent actors and re-arms the timer for the engine's next deadline.
+//! effects to agent shards and re-arms the timer for the engine's next deadline.
 //!
-//! Supervision: an agent actor that panics is restarted with the contacts it held in
-//! conversation or wrap-up; the offers it held go back to their places in line.
+//! Supervision: an agent shard that panics is restarted with its agents and the contacts
+//! they held in conversation or wrap-up; the offers they held go back to their places in
+//! line.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use hotline_core::ids::{AgentId, ContactId, QueueId};
 use hotline_core::time::{Clock, Timestamp};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
-use crate::agent::{AgentActor, AgentArgs, AgentEndpoint, AgentMsg};
+use crate::agent::{AgentEndpoint, AgentLink, AgentShard, RestoredAgent, ShardArgs, ShardMsg};
 use crate::config::SiteConfig;
 use crate::engine::{Arrival, Availability, Effect, Engine, SiteSnapshot};
 use crate::error::AcdError;
@@ -51,11 +52,16 @@ pub enum RouterMsg {
         endpoint: Arc<dyn AgentEndpoint>,
         /// Go ready right after logging in.
         ready: bool,
-        /// The new agent actor.
-        reply: RpcReplyPort<Result<ActorRef<AgentMsg>, AcdError>>,
+        /// A handle on the agent's session.
+        reply: RpcReplyPort<Result<AgentLink, AcdError>>,
     },
-    /// Looks up a logged-in agent's actor.
-    Agent(AgentId, RpcReplyPort<Result<ActorRef<AgentMsg>, AcdError>>),
+    /// Looks up a logged-in agent's session.
+    Agent(AgentId, RpcReplyPort<Result<AgentLink, AcdError>>),
+    /// From a shard: the agent logged out and its session is gone.
+    LoggedOut {
+        /// The agent's index.
+        agent: u32,
+    },
     /// From an agent actor: the agent answered.
     Accepted {
         /// The contact.
@@ -114,19 +120,19 @@ pub struct RouterArgs {
     pub clock: Arc<dyn Clock>,
     /// Where ids come from.
     pub ids: IdSource,
-}
-
-struct AgentEntry {
-    actor: ActorRef<AgentMsg>,
-    endpoint: Arc<dyn AgentEndpoint>,
+    /// How many agent shards to run (at least one).
+    pub shards: usize,
 }
 
 /// The router's state.
 pub struct RouterState {
     engine: Engine,
     profiles: Vec<AgentProfile>,
-    agents: Vec<Option<AgentEntry>>,
-    by_actor: HashMap<ActorId, u32>,
+    /// Per agent: its endpoint while logged in.
+    agents: Vec<Option<Arc<dyn AgentEndpoint>>>,
+    shards: Vec<ActorRef<ShardMsg>>,
+    /// Shard index by actor, for supervision events.
+    by_actor: HashMap<ActorId, usize>,
     sink: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
     ids: IdSource,
@@ -148,15 +154,16 @@ impl Actor for RouterActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<RouterMsg>,
+        myself: ActorRef<RouterMsg>,
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
         let engine = Engine::new(&args.config, args.ids.fork(0))?;
         let profiles = AgentProfile::all(&args.config);
-        Ok(RouterState {
+        let mut state = RouterState {
             agents: profiles.iter().map(|_| None).collect(),
             profiles,
             engine,
+            shards: Vec::new(),
             by_actor: HashMap::new(),
             sink: args.sink,
             clock: args.clock,
@@ -165,7 +172,13 @@ impl Actor for RouterActor {
             sessions: 0,
             effects: Vec::new(),
             events: Vec::new(),
-        })
+        };
+        for k in 0..args.shards.max(1) {
+            let shard = state.spawn_shard(&myself, Vec::new()).await?;
+            state.by_actor.insert(shard.get_id(), k);
+            state.shards.push(shard);
+        }
+        Ok(state)
     }
 
     async fn post_stop(
@@ -225,10 +238,11 @@ impl Actor for RouterActor {
             }
             RouterMsg::Agent(agent, reply) => {
                 let r = e.agent_index(&agent).and_then(|ix| {
-                    state.agents[ix as usize]
-                        .as_ref()
-                        .map(|a| a.actor.clone())
-                        .ok_or(AcdError::NotLoggedIn(agent))
+                    if state.agents[ix as usize].is_some() {
+                        Ok(state.link(ix))
+                    } else {
+                        Err(AcdError::NotLoggedIn(agent))
+                    }
                 });
                 let _ = reply.send(r);
             }
@@ -238,8 +252,14 @@ impl Actor for RouterActor {
                 ready,
                 reply,
             } => {
-                let r = state.login(&myself, agent, endpoint, ready).await;
+                let r = state.login(agent, endpoint, ready);
                 let _ = reply.send(r);
+            }
+            RouterMsg::LoggedOut { agent } => {
+                state.agents[agent as usize] = None;
+                // Offers already on their way to the shard are refused there; this
+                // returns any the engine still counts against the agent.
+                e.agent_gone(now, agent);
             }
         }
         state.flush(&myself);
@@ -252,25 +272,12 @@ impl Actor for RouterActor {
         evt: SupervisionEvent,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        match evt {
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                if let Some(ix) = state.by_actor.remove(&cell.get_id()) {
-                    state.agents[ix as usize] = None;
-                    // Offers that reached the actor after it began logging out are
-                    // lost with its mailbox; return them to their places.
-                    let now = state.clock.now();
-                    state.engine.agent_gone(now, ix);
-                    state.flush(&myself);
-                }
-            }
-            SupervisionEvent::ActorFailed(cell, err) => {
-                if let Some(ix) = state.by_actor.remove(&cell.get_id()) {
-                    tracing::warn!(agent = %state.profiles[ix as usize].id, error = %err, "agent actor failed; restarting");
-                    state.restart(&myself, ix).await?;
-                    state.flush(&myself);
-                }
-            }
-            _ => {}
+        if let SupervisionEvent::ActorFailed(cell, err) = evt
+            && let Some(k) = state.by_actor.remove(&cell.get_id())
+        {
+            tracing::warn!(shard = k, error = %err, "agent shard failed; restarting it with its agents");
+            state.restart(&myself, k).await?;
+            state.flush(&myself);
         }
         Ok(())
     }
@@ -279,13 +286,17 @@ impl Actor for RouterActor {
 // === impl RouterState ===
 
 impl RouterState {
-    async fn login(
+    fn link(&self, ix: u32) -> AgentLink {
+        let k = ix as usize % self.shards.len();
+        AgentLink::new(self.shards[k].clone(), ix)
+    }
+
+    fn login(
         &mut self,
-        myself: &ActorRef<RouterMsg>,
         agent: AgentId,
         endpoint: Arc<dyn AgentEndpoint>,
         ready: bool,
-    ) -> Result<ActorRef<AgentMsg>, AcdError> {
+    ) -> Result<AgentLink, AcdError> {
         let ix = self.engine.agent_index(&agent)?;
         if self.agents[ix as usize].is_some() {
             return Err(AcdError::AlreadyLoggedIn(agent));
@@ -295,61 +306,70 @@ impl RouterState {
             self.engine.site().clone(),
             self.next_ids(),
         );
-        self.spawn(myself, ix, session, Some(ready), Vec::new(), endpoint)
-            .await
+        let link = self.link(ix);
+        link.shard_ref()
+            .cast(ShardMsg::Login {
+                session: Box::new(session),
+                endpoint: endpoint.clone(),
+                ready,
+            })
+            .map_err(|_| AcdError::Unavailable("the agent shard is restarting".into()))?;
+        self.agents[ix as usize] = Some(endpoint);
+        Ok(link)
     }
 
-    async fn restart(&mut self, myself: &ActorRef<RouterMsg>, ix: u32) -> Result<(), AcdError> {
-        let Some(entry) = self.agents[ix as usize].take() else {
-            return Ok(());
-        };
+    /// Replaces failed shard `k`: every agent it held is rebuilt from what the engine
+    /// knows (contacts in conversation or wrap-up kept, offers returned to the queue).
+    async fn restart(&mut self, myself: &ActorRef<RouterMsg>, k: usize) -> Result<(), AcdError> {
         let now = self.clock.now();
-        let recovery = self.engine.agent_failed(now, ix);
-        let restored = recovery
-            .slots
-            .iter()
-            .map(|(s, w)| (s.contact, *w))
+        let n = self.shards.len();
+        let members: Vec<u32> = (0..self.agents.len() as u32)
+            .filter(|&ix| ix as usize % n == k && self.agents[ix as usize].is_some())
             .collect();
-        let session = AgentSession::restore(
-            self.profiles[ix as usize].clone(),
-            self.engine.site().clone(),
-            self.next_ids(),
-            now,
-            recovery.was_ready,
-            recovery.slots.into_iter().map(|(s, _)| s).collect(),
-        );
-        self.spawn(myself, ix, session, None, restored, entry.endpoint)
-            .await
-            .map(|_| ())
+        let recoveries = self.engine.agents_failed(now, &members);
+        let mut restored = Vec::new();
+        for (ix, recovery) in members.into_iter().zip(recoveries) {
+            let endpoint = self.agents[ix as usize].clone().expect("logged in");
+            let contacts = recovery
+                .slots
+                .iter()
+                .map(|(s, w)| (s.contact, *w))
+                .collect();
+            let session = AgentSession::restore(
+                self.profiles[ix as usize].clone(),
+                self.engine.site().clone(),
+                self.next_ids(),
+                now,
+                recovery.was_ready,
+                recovery.slots.into_iter().map(|(s, _)| s).collect(),
+            );
+            restored.push(RestoredAgent {
+                session,
+                endpoint,
+                restored: contacts,
+            });
+        }
+        let shard = self.spawn_shard(myself, restored).await?;
+        self.by_actor.insert(shard.get_id(), k);
+        self.shards[k] = shard;
+        Ok(())
     }
 
-    async fn spawn(
+    async fn spawn_shard(
         &mut self,
         myself: &ActorRef<RouterMsg>,
-        ix: u32,
-        session: AgentSession,
-        login: Option<bool>,
-        restored: Vec<(ContactId, std::time::Duration)>,
-        endpoint: Arc<dyn AgentEndpoint>,
-    ) -> Result<ActorRef<AgentMsg>, AcdError> {
-        let args = AgentArgs {
-            session,
-            login,
-            restored,
+        agents: Vec<RestoredAgent>,
+    ) -> Result<ActorRef<ShardMsg>, AcdError> {
+        let args = ShardArgs {
             router: myself.clone(),
-            endpoint: endpoint.clone(),
             sink: self.sink.clone(),
             clock: self.clock.clone(),
+            agents,
         };
-        let (actor, _) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell())
+        let (shard, _) = Actor::spawn_linked(None, AgentShard, args, myself.get_cell())
             .await
-            .map_err(|e| AcdError::Unavailable(format!("cannot start agent actor: {e}")))?;
-        self.by_actor.insert(actor.get_id(), ix);
-        self.agents[ix as usize] = Some(AgentEntry {
-            actor: actor.clone(),
-            endpoint,
-        });
-        Ok(actor)
+            .map_err(|e| AcdError::Unavailable(format!("cannot start an agent shard: {e}")))?;
+        Ok(shard)
     }
 
     fn next_ids(&mut self) -> IdSource {
@@ -360,10 +380,7 @@ impl RouterState {
     /// Publishes events, delivers effects, re-arms the tick.
     fn flush(&mut self, myself: &ActorRef<RouterMsg>) {
         self.engine.take_output(&mut self.effects, &mut self.events);
-        while !self.effects.is_empty() {
-            self.deliver();
-            self.engine.take_output(&mut self.effects, &mut self.events);
-        }
+        self.deliver();
         if !self.events.is_empty() {
             self.sink.publish(&self.events);
             self.events.clear();
@@ -377,31 +394,30 @@ impl RouterState {
         }
     }
 
-    /// Sends effects to agent actors. An agent without a live actor cannot take an
-    /// offer: it is marked gone, so its offers go back to their places (producing more
-    /// effects, which the caller delivers in turn).
+    /// Sends effects to agent shards. A shard that is gone (it failed and is being
+    /// restarted) loses them; the restart returns its agents' offers to their places.
     fn deliver(&mut self) {
-        let mut gone = Vec::new();
+        let n = self.shards.len();
         for effect in self.effects.drain(..) {
             let (ix, msg) = match effect {
-                Effect::Offer(o) => (o.agent_ix, AgentMsg::Offer(o)),
-                Effect::Rescind { agent_ix, contact } => (agent_ix, AgentMsg::Rescind(contact)),
-                Effect::CustomerEnded { agent_ix, contact } => {
-                    (agent_ix, AgentMsg::CustomerEnded(contact))
-                }
+                Effect::Offer(o) => (o.agent_ix, ShardMsg::Offer(Box::new(o))),
+                Effect::Rescind { agent_ix, contact } => (
+                    agent_ix,
+                    ShardMsg::Rescind {
+                        agent: agent_ix,
+                        contact,
+                    },
+                ),
+                Effect::CustomerEnded { agent_ix, contact } => (
+                    agent_ix,
+                    ShardMsg::CustomerEnded {
+                        agent: agent_ix,
+                        contact,
+                    },
+                ),
             };
-            let delivered = self.agents[ix as usize]
-                .as_ref()
-                .is_some_and(|a| a.actor.cast(msg).is_ok());
-            if !delivered && !gone.contains(&ix) {
-                tracing::debug!(agent = ix, "effect for an agent without an actor");
-                gone.push(ix);
-            }
-        }
-        let now = self.clock.now();
-        for ix in gone {
-            if self.agents[ix as usize].is_none() {
-                self.engine.agent_gone(now, ix);
+            if self.shards[ix as usize % n].cast(msg).is_err() {
+                tracing::debug!(agent = ix, "effect for a shard that is restarting");
             }
         }
     }

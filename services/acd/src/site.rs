@@ -10,7 +10,7 @@ use hotline_core::time::{Clock, Timestamp};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorRef, RpcReplyPort};
 
-use crate::agent::{AgentEndpoint, AgentMsg, AgentView};
+use crate::agent::{AgentCmd, AgentEndpoint, AgentLink, AgentView};
 use crate::config::SiteConfig;
 use crate::engine::{Arrival, SiteSnapshot};
 use crate::error::AcdError;
@@ -52,6 +52,16 @@ pub struct SiteOptions {
     pub clock: Arc<dyn Clock>,
     /// Where ids come from.
     pub ids: IdSource,
+    /// How many agent shards (actors owning agents' sessions) to run.
+    pub shards: usize,
+}
+
+impl SiteOptions {
+    /// Shards by default: one per core, at least two, so agents' work spreads over the
+    /// runtime's workers.
+    pub fn default_shards() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+    }
 }
 
 /// A running site ACD. Cloning shares it.
@@ -73,6 +83,7 @@ impl Site {
             sink: options.sink,
             clock: options.clock,
             ids: options.ids,
+            shards: options.shards,
         };
         let (router, _) = Actor::spawn(None, RouterActor, args)
             .await
@@ -192,98 +203,66 @@ impl AgentHandle {
         &self.agent
     }
 
-    /// The agent's actor right now.
-    pub async fn actor(&self) -> Result<ActorRef<AgentMsg>, AcdError> {
+    /// A link to the agent's session right now.
+    pub async fn link(&self) -> Result<AgentLink, AcdError> {
         let agent = self.agent.clone();
         self.site.ask(|r| RouterMsg::Agent(agent, r)).await?
     }
 
-    async fn ask(
-        &self,
-        build: impl FnOnce(RpcReplyPort<Result<(), AcdError>>) -> AgentMsg,
-    ) -> Result<(), AcdError> {
-        let actor = self.actor().await?;
-        match actor.call(build, Some(CALL_TIMEOUT)).await {
-            Ok(CallResult::Success(v)) => v,
-            _ => Err(AcdError::Unavailable(format!(
-                "agent {} is restarting",
-                self.agent
-            ))),
-        }
+    async fn ask(&self, cmd: AgentCmd) -> Result<(), AcdError> {
+        self.link().await?.ask(cmd).await
     }
 
     /// Accepts an offer.
     pub async fn accept(&self, contact: ContactId) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::Answer {
+        self.ask(AgentCmd::Answer {
             contact,
             accept: true,
-            reply: Some(r),
         })
         .await
     }
 
     /// Rejects an offer; the contact returns to its place.
     pub async fn reject(&self, contact: ContactId) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::Answer {
+        self.ask(AgentCmd::Answer {
             contact,
             accept: false,
-            reply: Some(r),
         })
         .await
     }
 
     /// Ends the conversation; wrap-up begins.
     pub async fn end(&self, contact: ContactId) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::End {
-            contact,
-            reply: Some(r),
-        })
-        .await
+        self.ask(AgentCmd::End(contact)).await
     }
 
     /// Ends wrap-up early.
     pub async fn finish_wrap_up(&self, contact: ContactId) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::FinishWrapUp {
-            contact,
-            reply: Some(r),
-        })
-        .await
+        self.ask(AgentCmd::FinishWrapUp(contact)).await
     }
 
     /// Extends wrap-up.
     pub async fn extend_wrap_up(&self, contact: ContactId, secs: u32) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::ExtendWrapUp {
-            contact,
-            secs,
-            reply: Some(r),
-        })
-        .await
+        self.ask(AgentCmd::ExtendWrapUp { contact, secs }).await
     }
 
     /// Takes contacts.
     pub async fn go_ready(&self) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::GoReady(Some(r))).await
+        self.ask(AgentCmd::GoReady).await
     }
 
     /// Stops taking new contacts.
     pub async fn go_not_ready(&self, reason: NotReadyReason) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::GoNotReady(reason, Some(r))).await
+        self.ask(AgentCmd::GoNotReady(reason)).await
     }
 
     /// Logs out.
     pub async fn log_out(&self) -> Result<(), AcdError> {
-        self.ask(|r| AgentMsg::LogOut(Some(r))).await
+        self.ask(AgentCmd::LogOut).await
     }
 
     /// The agent's own view.
     pub async fn view(&self) -> Result<AgentView, AcdError> {
-        let actor = self.actor().await?;
-        match actor.call(AgentMsg::View, Some(CALL_TIMEOUT)).await {
-            Ok(CallResult::Success(v)) => Ok(v),
-            _ => Err(AcdError::Unavailable(format!(
-                "agent {} is restarting",
-                self.agent
-            ))),
-        }
+        self.link().await?.view().await
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hotline_acd::AcdError;
-use hotline_acd::agent::{AgentEndpoint, AgentMsg};
+use hotline_acd::agent::{AgentEndpoint, AgentLink};
 use hotline_acd::config::SiteConfig;
 use hotline_acd::engine::{Arrival, Offer};
 use hotline_acd::ids::IdSource;
@@ -15,7 +15,6 @@ use hotline_core::channel::Channel;
 use hotline_core::event::{AgentEventKind, ContactEventKind, EventBody, MemorySink};
 use hotline_core::ids::{AgentId, ContactId, QueueId, TenantId};
 use hotline_core::time::Timestamp;
-use ractor::ActorRef;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -70,21 +69,21 @@ struct Endpoint {
 }
 
 impl AgentEndpoint for Endpoint {
-    fn offered(&self, _a: &ActorRef<AgentMsg>, offer: &Offer) {
+    fn offered(&self, _a: &AgentLink, offer: &Offer) {
         self.shared
             .ringing
             .lock()
             .unwrap()
             .push((self.agent.clone(), offer.contact));
     }
-    fn rescinded(&self, _a: &ActorRef<AgentMsg>, contact: ContactId) {
+    fn rescinded(&self, _a: &AgentLink, contact: ContactId) {
         self.shared
             .ringing
             .lock()
             .unwrap()
             .retain(|(_, c)| *c != contact);
     }
-    fn status_changed(&self, _a: &ActorRef<AgentMsg>, status: &AgentStatus) {
+    fn status_changed(&self, _a: &AgentLink, status: &AgentStatus) {
         self.shared
             .statuses
             .lock()
@@ -111,6 +110,7 @@ impl Harness {
                 sink: sink.clone(),
                 clock: Arc::new(TokioClock::starting_at(Timestamp(1_000_000))),
                 ids: IdSource::sequential(1),
+                shards: 2,
             },
         )
         .await
@@ -303,7 +303,7 @@ async fn a_caller_hanging_up_while_ringing_ends_the_offer_at_once() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_crashed_agent_actor_is_restarted_with_its_conversation_and_its_offer_requeued() {
+async fn a_crashed_agent_shard_is_restarted_with_its_conversation_and_its_offer_requeued() {
     let mut h = Harness::start().await;
     h.login("cat", true).await.unwrap();
     h.login("ann", false).await.unwrap();
@@ -313,12 +313,7 @@ async fn a_crashed_agent_actor_is_restarted_with_its_conversation_and_its_offer_
     settle().await;
     // cat is on a voice contact (capacity 1): the next one waits for ann.
     let second = h.arrive("general").await;
-    h.agent("cat")
-        .actor()
-        .await
-        .unwrap()
-        .cast(AgentMsg::InjectPanic)
-        .unwrap();
+    h.agent("cat").link().await.unwrap().inject_panic();
     settle().await;
     let view = h.agent("cat").view().await.unwrap();
     assert_eq!(view.slots.len(), 1);
@@ -376,7 +371,11 @@ async fn random_faults_never_break_the_invariants_or_lose_a_contact() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
-    for seed in 0..seeds {
+    let from: u64 = std::env::var("HOTLINE_FAULT_SEED_FROM")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    for seed in from..from + seeds {
         run_faults(seed, 150).await;
     }
 }
@@ -435,9 +434,9 @@ async fn run_faults(seed: u64, steps: usize) {
             68..=73 => {
                 let a = agents[rng.random_range(0..agents.len())];
                 if logged.contains(a)
-                    && let Ok(actor) = h.agent(a).actor().await
+                    && let Ok(link) = h.agent(a).link().await
                 {
-                    let _ = actor.cast(AgentMsg::InjectPanic);
+                    link.inject_panic();
                 }
             }
             74..=79 => {
@@ -559,6 +558,11 @@ async fn check(h: &Harness, logged: &HashSet<&str>, seed: u64, step: usize) {
             })
             .collect();
         agent_side.sort();
+        if agent_side != router_side && std::env::var_os("HOTLINE_FAULT_DUMP").is_some() {
+            for e in h.sink.events() {
+                eprintln!("EV {:?}", e.body);
+            }
+        }
         assert_eq!(
             agent_side, router_side,
             "seed {seed} step {step}: agent {a} and router disagree"

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use hotline_acd::agent::{AgentEndpoint, AgentMsg};
+use hotline_acd::agent::{AgentCmd, AgentEndpoint, AgentLink};
 use hotline_acd::config::SiteConfig;
 use hotline_acd::engine::{Arrival, Availability, Effect, Engine, Offer};
 use hotline_acd::ids::IdSource;
@@ -21,7 +21,6 @@ use hotline_core::agent::AgentStatus;
 use hotline_core::event::{ContactEventKind, Event, EventBody, EventSink};
 use hotline_core::ids::{ContactId, QueueId, TenantId};
 use hotline_core::time::{SystemClock, Timestamp};
-use ractor::ActorRef;
 use serde_json::json;
 
 use crate::cli::Failure;
@@ -58,6 +57,9 @@ pub struct RoutingArgs {
     /// Workload seed.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Agent shards (actors owning agents' sessions).
+    #[arg(long, default_value_t = SiteOptions::default_shards())]
+    pub shards: usize,
     /// Print one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
@@ -97,7 +99,7 @@ struct AutoAnswer {
 }
 
 impl AgentEndpoint for AutoAnswer {
-    fn offered(&self, me: &ActorRef<AgentMsg>, offer: &Offer) {
+    fn offered(&self, me: &AgentLink, offer: &Offer) {
         let n = (offer.contact.as_u128() & 0xffff_ffff) as usize;
         if let (Some(sent), Some(slot)) = (self.sent.get(n), self.latency.get(n)) {
             let now = self.epoch.elapsed().as_nanos() as u64;
@@ -106,15 +108,11 @@ impl AgentEndpoint for AutoAnswer {
                 Ordering::Relaxed,
             );
         }
-        let _ = me.cast(AgentMsg::Answer {
+        me.send(AgentCmd::Answer {
             contact: offer.contact,
             accept: true,
-            reply: None,
         });
-        let _ = me.cast(AgentMsg::End {
-            contact: offer.contact,
-            reply: None,
-        });
+        me.send(AgentCmd::End(offer.contact));
     }
 }
 
@@ -246,6 +244,7 @@ async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<Actor
             sink: counter.clone(),
             clock: Arc::new(SystemClock),
             ids: IdSource::Random,
+            shards: args.shards,
         },
     )
     .await

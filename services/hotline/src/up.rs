@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use hotline_acd::agent::{AgentEndpoint, AgentMsg};
+use hotline_acd::agent::{AgentEndpoint, AgentLink};
 use hotline_acd::config::SiteConfig;
 use hotline_acd::engine::{Arrival, Offer};
 use hotline_acd::ids::IdSource;
@@ -15,7 +15,6 @@ use hotline_core::agent::NotReadyReason;
 use hotline_core::event::{ContactEventKind, Event, EventBody, EventSink};
 use hotline_core::ids::{AgentId, ContactId};
 use hotline_core::time::SystemClock;
-use ractor::ActorRef;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Exp, LogNormal};
 use rand_pcg::Pcg64Mcg;
@@ -59,6 +58,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
                 sink: Arc::new(ChannelSink(tx)),
                 clock: Arc::new(SystemClock),
                 ids: IdSource::Random,
+                shards: SiteOptions::default_shards(),
             },
         )
         .await
@@ -110,7 +110,7 @@ struct SimulatedAgent {
 }
 
 impl AgentEndpoint for SimulatedAgent {
-    fn offered(&self, _me: &ActorRef<AgentMsg>, offer: &Offer) {
+    fn offered(&self, _me: &AgentLink, offer: &Offer) {
         let _ = self
             .cues
             .send(Cue::Offered(self.agent.clone(), offer.clone()));

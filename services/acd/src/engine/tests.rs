@@ -850,3 +850,18 @@ proptest! {
         let _ = Duration::ZERO;
     }
 }
+
+#[test]
+fn agents_failing_together_never_receive_each_others_returned_offers() {
+    let mut e = engine(ONE_QUEUE);
+    let ann = ready(&mut e, t(0.0), "ann");
+    let bob = ready(&mut e, t(0.5), "bob");
+    e.arrive(t(1.0), arrival(1, "billing")).unwrap();
+    assert_eq!(offers(&mut e), vec![(c(1), ann)]);
+    let r = e.agents_failed(t(2.0), &[ann, bob]);
+    assert_eq!(r.len(), 2);
+    // Contact 1 went back in line, not to bob (who failed with ann).
+    assert!(offers(&mut e).is_empty());
+    assert_eq!(e.contact_state(c(1)), Some(ContactState::Queued));
+    e.check_invariants().unwrap();
+}
