@@ -125,6 +125,12 @@ pub enum ShardMsg {
     },
     /// Timer: some deadline may have passed.
     Tick,
+    /// Several messages from the router at once (in order).
+    Batch(Vec<ShardMsg>),
+    /// Self-addressed: send what this shard has queued for the router. Because the
+    /// mailbox is first in, first out, everything already waiting is handled before this,
+    /// so under load one batch carries many messages.
+    Flush,
     /// Fault injection for tests and chaos drills: the shard panics, as a bug would make
     /// it. The router restarts it with its agents and no contact is lost.
     InjectPanic,
@@ -280,6 +286,11 @@ pub struct ShardState {
     tick_at: Option<Instant>,
     /// Reused buffer for events.
     events: Vec<Event>,
+    /// Messages for the router and events for the sink, sent at the next flush.
+    outbox: Vec<RouterMsg>,
+    pending_events: Vec<Event>,
+    flush_armed: bool,
+    me: ActorRef<ShardMsg>,
 }
 
 /// The agent shard actor. See the module documentation.
@@ -303,6 +314,10 @@ impl Actor for AgentShard {
             deadlines: BTreeSet::new(),
             tick_at: None,
             events: Vec::new(),
+            outbox: Vec::new(),
+            pending_events: Vec::new(),
+            flush_armed: false,
+            me: myself.clone(),
         };
         for r in args.agents {
             let ix = r.session.profile().ix;
@@ -421,6 +436,26 @@ impl ShardState {
             ShardMsg::Tick => {
                 self.tick_at = None;
                 self.expire(myself);
+            }
+            ShardMsg::Batch(msgs) => {
+                for m in msgs {
+                    self.handle(myself, m);
+                }
+            }
+            ShardMsg::Flush => {
+                self.flush_armed = false;
+                if !self.pending_events.is_empty() {
+                    self.sink.publish(&self.pending_events);
+                    self.pending_events.clear();
+                }
+                if !self.outbox.is_empty()
+                    && self
+                        .router
+                        .cast(RouterMsg::Batch(std::mem::take(&mut self.outbox)))
+                        .is_err()
+                {
+                    tracing::warn!("router gone; messages dropped");
+                }
             }
             ShardMsg::InjectPanic => panic!("fault injected into an agent shard (chaos drill)"),
         }
@@ -675,9 +710,16 @@ impl ShardState {
         }
     }
 
-    fn tell(&self, msg: RouterMsg) {
-        if self.router.cast(msg).is_err() {
-            tracing::warn!("router gone; message dropped");
+    /// Queues a message for the router; it leaves with the next flush.
+    fn tell(&mut self, msg: RouterMsg) {
+        self.outbox.push(msg);
+        self.arm_flush();
+    }
+
+    fn arm_flush(&mut self) {
+        if !self.flush_armed {
+            self.flush_armed = true;
+            let _ = self.me.cast(ShardMsg::Flush);
         }
     }
 
@@ -692,7 +734,6 @@ impl ShardState {
         if self.events.is_empty() && !force {
             return;
         }
-        self.sink.publish(&self.events);
         let presence_changed = self.events.iter().any(|ev| {
             matches!(
                 &ev.body,
@@ -706,24 +747,20 @@ impl ShardState {
                 )
             )
         });
-        if force || presence_changed {
-            let availability = e.session.availability();
-            if self
-                .router
-                .cast(RouterMsg::Availability {
-                    agent,
-                    availability,
-                })
-                .is_err()
-            {
-                tracing::warn!("router gone; availability dropped");
-            }
-        }
         let status = e.session.status();
+        let availability = (force || presence_changed).then(|| e.session.availability());
         if force || status != e.last_status {
             e.endpoint
                 .status_changed(&AgentLink::new(myself.clone(), agent), &status);
             e.last_status = status;
         }
+        self.pending_events.append(&mut self.events);
+        if let Some(availability) = availability {
+            self.tell(RouterMsg::Availability {
+                agent,
+                availability,
+            });
+        }
+        self.arm_flush();
     }
 }

@@ -14,9 +14,15 @@ use rand_pcg::Pcg64Mcg;
 pub enum IdSource {
     /// Time-ordered random UUIDs (v7).
     Random,
-    /// Time-ordered random UUIDs (v7) from a seeded generator (what `Random` becomes
-    /// on first use).
-    Seeded(Box<Pcg64Mcg>),
+    /// Time-ordered UUIDs (v7) whose 74 non-time bits are a random start drawn once
+    /// plus a counter (what `Random` becomes on first use): unique within the source,
+    /// unguessable across sources, and no random draw per id.
+    Seeded {
+        /// The random start.
+        base: u128,
+        /// Ids handed out so far.
+        count: u64,
+    },
     /// `stream << 64 | n` for n = 1, 2, …; distinct streams never collide.
     Sequential {
         /// Which stream (one per engine or agent session).
@@ -35,7 +41,7 @@ impl IdSource {
     /// A source of the same kind on another stream.
     pub fn fork(&self, stream: u64) -> Self {
         match self {
-            IdSource::Random | IdSource::Seeded(_) => IdSource::Random,
+            IdSource::Random | IdSource::Seeded { .. } => IdSource::Random,
             IdSource::Sequential { .. } => IdSource::sequential(stream),
         }
     }
@@ -52,15 +58,22 @@ impl IdSource {
             IdSource::Random => {
                 let mut seed = [0u8; 16];
                 rand::rng().fill_bytes(&mut seed);
-                let rng = Pcg64Mcg::from_seed(seed);
-                *self = IdSource::Seeded(Box::new(rng));
+                let base = Pcg64Mcg::from_seed(seed).random::<u128>();
+                *self = IdSource::Seeded { base, count: 0 };
                 self.next_at(millis)
             }
-            IdSource::Seeded(rng) => {
-                let random: [u8; 10] = rng.random();
-                uuid::Builder::from_unix_timestamp_millis(millis, &random)
-                    .into_uuid()
-                    .as_u128()
+            IdSource::Seeded { base, count } => {
+                *count += 1;
+                let tail = base.wrapping_add(u128::from(*count));
+                // RFC 9562 layout: 48-bit milliseconds, version 7, 12 bits, variant 10,
+                // 62 bits.
+                let rand_a = (tail >> 62) & 0xfff;
+                let rand_b = tail & ((1u128 << 62) - 1);
+                (u128::from(millis & 0xffff_ffff_ffff) << 80)
+                    | (0x7 << 76)
+                    | (rand_a << 64)
+                    | (0b10 << 62)
+                    | rand_b
             }
             IdSource::Sequential { stream, last } => {
                 *last += 1;
@@ -97,6 +110,8 @@ mod tests {
         let b = ids.event(hotline_core::time::Timestamp(1_002_000_000));
         assert_ne!(a, b);
         assert_eq!(a.0.get_version_num(), 7);
+        assert_eq!(a.0.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(a.0.get_timestamp().map(|t| t.to_unix().0), Some(1_000));
         assert!(a.0.as_u128() >> 80 < b.0.as_u128() >> 80 || a < b);
     }
 

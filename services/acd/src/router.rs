@@ -104,6 +104,11 @@ pub enum RouterMsg {
     },
     /// Timer: run the engine's due timers.
     Tick,
+    /// Several messages from a shard at once (in order).
+    Batch(Vec<RouterMsg>),
+    /// Self-addressed: send queued effects to the shards and events to the sink. The
+    /// mailbox is first in, first out, so under load one flush carries many.
+    Flush,
     /// The site as a status page shows it.
     Snapshot(RpcReplyPort<SiteSnapshot>),
     /// The engine's consistency check (tests).
@@ -142,6 +147,9 @@ pub struct RouterState {
     sessions: u64,
     effects: Vec<Effect>,
     events: Vec<Event>,
+    /// Per shard: messages waiting for the next flush.
+    outbox: Vec<Vec<ShardMsg>>,
+    flush_armed: bool,
 }
 
 /// The router actor. See the module documentation.
@@ -172,6 +180,8 @@ impl Actor for RouterActor {
             sessions: 0,
             effects: Vec::new(),
             events: Vec::new(),
+            outbox: (0..args.shards.max(1)).map(|_| Vec::new()).collect(),
+            flush_armed: false,
         };
         for k in 0..args.shards.max(1) {
             let shard = state.spawn_shard(&myself, Vec::new()).await?;
@@ -196,8 +206,34 @@ impl Actor for RouterActor {
         msg: RouterMsg,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        let now = state.clock.now();
-        let e = &mut state.engine;
+        state.handle(&myself, msg);
+        state.flush(&myself);
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RouterMsg>,
+        evt: SupervisionEvent,
+        state: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt
+            && let Some(k) = state.by_actor.remove(&cell.get_id())
+        {
+            tracing::warn!(shard = k, error = %err, "agent shard failed; restarting it with its agents");
+            state.restart(&myself, k).await?;
+            state.flush(&myself);
+        }
+        Ok(())
+    }
+}
+
+// === impl RouterState ===
+
+impl RouterState {
+    fn handle(&mut self, myself: &ActorRef<RouterMsg>, msg: RouterMsg) {
+        let now = self.clock.now();
+        let e = &mut self.engine;
         match msg {
             RouterMsg::Arrive(a, reply) => answer(reply, e.arrive(now, a)),
             RouterMsg::HangUp(c, reply) => answer(reply, e.hang_up(now, c)),
@@ -227,8 +263,31 @@ impl Actor for RouterActor {
                 availability,
             } => e.set_availability(now, agent, availability),
             RouterMsg::Tick => {
-                state.tick_at = None;
+                self.tick_at = None;
                 e.tick(now);
+            }
+            RouterMsg::Batch(msgs) => {
+                for m in msgs {
+                    self.handle(myself, m);
+                    self.engine.take_output(&mut self.effects, &mut self.events);
+                    self.deliver(myself);
+                }
+            }
+            RouterMsg::Flush => {
+                self.flush_armed = false;
+                if !self.events.is_empty() {
+                    self.sink.publish(&self.events);
+                    self.events.clear();
+                }
+                for (k, out) in self.outbox.iter_mut().enumerate() {
+                    if !out.is_empty()
+                        && self.shards[k]
+                            .cast(ShardMsg::Batch(std::mem::take(out)))
+                            .is_err()
+                    {
+                        tracing::debug!(shard = k, "batch for a shard that is restarting");
+                    }
+                }
             }
             RouterMsg::Snapshot(reply) => {
                 let _ = reply.send(e.snapshot(now));
@@ -238,8 +297,8 @@ impl Actor for RouterActor {
             }
             RouterMsg::Agent(agent, reply) => {
                 let r = e.agent_index(&agent).and_then(|ix| {
-                    if state.agents[ix as usize].is_some() {
-                        Ok(state.link(ix))
+                    if self.agents[ix as usize].is_some() {
+                        Ok(self.link(ix))
                     } else {
                         Err(AcdError::NotLoggedIn(agent))
                     }
@@ -252,40 +311,18 @@ impl Actor for RouterActor {
                 ready,
                 reply,
             } => {
-                let r = state.login(agent, endpoint, ready);
+                let r = self.login(agent, endpoint, ready);
                 let _ = reply.send(r);
             }
             RouterMsg::LoggedOut { agent } => {
-                state.agents[agent as usize] = None;
+                self.agents[agent as usize] = None;
                 // Offers already on their way to the shard are refused there; this
                 // returns any the engine still counts against the agent.
                 e.agent_gone(now, agent);
             }
         }
-        state.flush(&myself);
-        Ok(())
     }
 
-    async fn handle_supervisor_evt(
-        &self,
-        myself: ActorRef<RouterMsg>,
-        evt: SupervisionEvent,
-        state: &mut RouterState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let SupervisionEvent::ActorFailed(cell, err) = evt
-            && let Some(k) = state.by_actor.remove(&cell.get_id())
-        {
-            tracing::warn!(shard = k, error = %err, "agent shard failed; restarting it with its agents");
-            state.restart(&myself, k).await?;
-            state.flush(&myself);
-        }
-        Ok(())
-    }
-}
-
-// === impl RouterState ===
-
-impl RouterState {
     fn link(&self, ix: u32) -> AgentLink {
         let k = ix as usize % self.shards.len();
         AgentLink::new(self.shards[k].clone(), ix)
@@ -323,6 +360,9 @@ impl RouterState {
     async fn restart(&mut self, myself: &ActorRef<RouterMsg>, k: usize) -> Result<(), AcdError> {
         let now = self.clock.now();
         let n = self.shards.len();
+        // Whatever was queued for the failed shard is void: the engine takes its agents'
+        // offers back below, and the new shard starts from the engine's view.
+        self.outbox[k].clear();
         let members: Vec<u32> = (0..self.agents.len() as u32)
             .filter(|&ix| ix as usize % n == k && self.agents[ix as usize].is_some())
             .collect();
@@ -380,11 +420,7 @@ impl RouterState {
     /// Publishes events, delivers effects, re-arms the tick.
     fn flush(&mut self, myself: &ActorRef<RouterMsg>) {
         self.engine.take_output(&mut self.effects, &mut self.events);
-        self.deliver();
-        if !self.events.is_empty() {
-            self.sink.publish(&self.events);
-            self.events.clear();
-        }
+        self.deliver(myself);
         if let Some(next) = self.engine.next_deadline()
             && self.tick_at.is_none_or(|t| next < t)
         {
@@ -394,9 +430,14 @@ impl RouterState {
         }
     }
 
-    /// Sends effects to agent shards. A shard that is gone (it failed and is being
-    /// restarted) loses them; the restart returns its agents' offers to their places.
-    fn deliver(&mut self) {
+    /// Queues effects for the agent shards (sent at the next flush, with the events). A
+    /// shard that is gone (it failed and is being restarted) loses them; the restart
+    /// returns its agents' offers to their places.
+    fn deliver(&mut self, myself: &ActorRef<RouterMsg>) {
+        if (!self.effects.is_empty() || !self.events.is_empty()) && !self.flush_armed {
+            self.flush_armed = true;
+            let _ = myself.cast(RouterMsg::Flush);
+        }
         let n = self.shards.len();
         for effect in self.effects.drain(..) {
             let (ix, msg) = match effect {
@@ -416,9 +457,7 @@ impl RouterState {
                     },
                 ),
             };
-            if self.shards[ix as usize % n].cast(msg).is_err() {
-                tracing::debug!(agent = ix, "effect for a shard that is restarting");
-            }
+            self.outbox[ix as usize % n].push(msg);
         }
     }
 }
