@@ -164,6 +164,7 @@ struct StepRt {
 
 struct QueueRt {
     id: QueueId,
+    name: String,
     tenant: u32,
     channel: Channel,
     priority: u8,
@@ -195,6 +196,7 @@ struct AgentQueue {
 
 struct AgentRt {
     id: AgentId,
+    name: String,
     serves: Vec<TenantId>,
     capacity: Capacity,
     used: [u8; 3],
@@ -282,6 +284,8 @@ pub struct QueueSnapshot {
     pub tenant: TenantId,
     /// The queue.
     pub queue: QueueId,
+    /// Its display name (may be empty).
+    pub name: String,
     /// Its channel.
     pub channel: Channel,
     /// Its strategy.
@@ -311,6 +315,8 @@ pub struct QueueSnapshot {
 pub struct AgentSnapshot {
     /// The agent.
     pub agent: AgentId,
+    /// The agent's display name (may be empty).
+    pub name: String,
     /// Tenants the agent serves.
     pub serves: Vec<TenantId>,
     /// State as people see it.
@@ -432,6 +438,7 @@ impl Engine {
             let waiting = (0..steps.len()).map(|_| BTreeMap::new()).collect();
             let rt = QueueRt {
                 id: q.id.clone(),
+                name: q.name.clone(),
                 tenant,
                 channel: q.channel,
                 priority: q.priority,
@@ -481,6 +488,7 @@ impl Engine {
             }
             e.agents.push(AgentRt {
                 id: a.id.clone(),
+                name: a.name.clone(),
                 serves: a.serves.iter().map(|s| s.tenant.clone()).collect(),
                 capacity: a.capacity,
                 used: [0; 3],
@@ -1469,6 +1477,7 @@ impl Engine {
                 QueueSnapshot {
                     tenant: self.tenants[q.tenant as usize].clone(),
                     queue: q.id.clone(),
+                    name: q.name.clone(),
                     channel: q.channel,
                     strategy: q.strategy.as_str(),
                     waiting: q.waiting.iter().map(|w| w.len() as u32).sum(),
@@ -1491,6 +1500,7 @@ impl Engine {
             .map(
                 |((a, &(reserved, on_contact, wrap_up)), contacts)| AgentSnapshot {
                     agent: a.id.clone(),
+                    name: a.name.clone(),
                     serves: a.serves.clone(),
                     status: if on_contact > 0 {
                         AgentStatus::OnContact

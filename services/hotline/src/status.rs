@@ -87,6 +87,16 @@ async fn status(State(site): State<Site>, Query(filter): Query<Filter>) -> Respo
         }
     };
     if let Some(t) = &tenant {
+        let known = snapshot.queues.iter().any(|q| &q.tenant == t)
+            || snapshot.agents.iter().any(|a| a.serves.contains(t));
+        if !known {
+            // As for any object of another tenant: not found, never "forbidden".
+            return (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": format!("unknown tenant {t}") })),
+            )
+                .into_response();
+        }
         snapshot.queues.retain(|q| &q.tenant == t);
         // Agents who serve this tenant (shared agents appear for each of their tenants).
         snapshot.agents.retain(|a| a.serves.contains(t));
@@ -94,6 +104,18 @@ async fn status(State(site): State<Site>, Query(filter): Query<Filter>) -> Respo
             // A shared agent's other tenants' contacts are not this tenant's business.
             a.contacts.retain(|c| &c.tenant == t);
         }
+        // The site-wide count would reveal other tenants' traffic.
+        snapshot.contacts = snapshot
+            .queues
+            .iter()
+            .map(|q| (q.waiting + q.offered) as usize)
+            .sum::<usize>()
+            + snapshot
+                .agents
+                .iter()
+                .flat_map(|a| &a.contacts)
+                .filter(|c| c.state != hotline_core::contact::ContactState::Offered)
+                .count();
     }
     let service_levels = snapshot
         .queues

@@ -273,3 +273,21 @@ fn the_status_api_refuses_a_malformed_tenant_with_400_naming_it() {
         "the error does not name the bad tenant: {body}"
     );
 }
+
+#[test]
+fn the_status_api_answers_404_for_an_unknown_tenant_and_hides_other_tenants_traffic() {
+    let hotline = Hotline::up(&["--quiet"]);
+    let (code, body) = http_get(hotline.authority(), "/api/status?tenant=nobody");
+    assert_eq!(code, 404, "body: {body}");
+    assert!(body.contains("unknown tenant nobody"), "{body}");
+    let (code, body) = http_get(hotline.authority(), "/api/status?tenant=globex");
+    assert_eq!(code, 200, "body: {body}");
+    assert!(
+        !body.contains("\"tenant\":\"acme\""),
+        "acme's queues leak into globex's view: {body}"
+    );
+    assert!(
+        body.contains("\"name\":\"普通话服务 Mandarin\""),
+        "display names are served: {body}"
+    );
+}

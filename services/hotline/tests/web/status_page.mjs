@@ -109,7 +109,7 @@ const readPage = (page) =>
       queues: [...document.querySelectorAll('#queues tbody tr[data-queue]')].map((tr) => ({
         id: tr.dataset.queue,
         answered: Number(tr.querySelector('td.answered')?.textContent),
-        waiting: Number(tr.querySelector('td.waiting')?.textContent),
+        waiting: parseInt(tr.querySelector('td.waiting')?.textContent ?? '', 10),
       })),
       agents: [...document.querySelectorAll('#agents tbody tr[data-agent]')].map((tr) => ({
         id: tr.dataset.agent,
