@@ -284,8 +284,8 @@ pub struct ShardState {
     deadlines: BTreeSet<(Instant, u32, ContactId)>,
     /// When the pending tick fires.
     tick_at: Option<Instant>,
-    /// Reused buffer for events.
-    events: Vec<Event>,
+    /// The time of the message being handled (read once per message or batch).
+    now: hotline_core::time::Timestamp,
     /// Messages for the router and events for the sink, sent at the next flush.
     outbox: Vec<RouterMsg>,
     pending_events: Vec<Event>,
@@ -306,6 +306,7 @@ impl Actor for AgentShard {
         myself: ActorRef<ShardMsg>,
         args: ShardArgs,
     ) -> Result<ShardState, ActorProcessingErr> {
+        let now = args.clock.now();
         let mut state = ShardState {
             agents: FxHashMap::default(),
             router: args.router,
@@ -313,7 +314,7 @@ impl Actor for AgentShard {
             clock: args.clock,
             deadlines: BTreeSet::new(),
             tick_at: None,
-            events: Vec::new(),
+            now,
             outbox: Vec::new(),
             pending_events: Vec::new(),
             flush_armed: false,
@@ -353,6 +354,7 @@ impl Actor for AgentShard {
         msg: ShardMsg,
         state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
+        state.now = state.clock.now();
         state.handle(&myself, msg);
         state.arm(&myself);
         Ok(())
@@ -370,7 +372,7 @@ impl ShardState {
                 ready,
             } => {
                 let ix = session.profile().ix;
-                let now = self.clock.now();
+                let now = self.now;
                 let mut session = *session;
                 let login = session.apply(now, &AgentTransition::LogIn);
                 if ready && login.is_ok() {
@@ -466,7 +468,7 @@ impl ShardState {
     }
 
     fn apply(&mut self, agent: u32, t: &AgentTransition) -> Result<(), AcdError> {
-        let now = self.clock.now();
+        let now = self.now;
         match self.agents.get_mut(&agent) {
             Some(e) => e.session.apply(now, t).map(|_| ()),
             None => Err(self.not_logged_in(agent)),
@@ -541,7 +543,7 @@ impl ShardState {
                     }) => {
                         let later = Deadline::WrapUp(t + Duration::from_secs(secs.into()));
                         self.set(agent, contact, wrap_up, Some(later));
-                        let now = self.clock.now();
+                        let now = self.now;
                         if let Some(e) = self.agents.get_mut(&agent) {
                             e.session.note_extension(now, contact, secs);
                         }
@@ -553,7 +555,7 @@ impl ShardState {
             AgentCmd::GoReady => self.apply(agent, &AgentTransition::GoReady),
             AgentCmd::GoNotReady(reason) => self.apply(agent, &AgentTransition::GoNotReady(reason)),
             AgentCmd::LogOut => {
-                let now = self.clock.now();
+                let now = self.now;
                 let Some(e) = self.agents.get_mut(&agent) else {
                     return Err(self.not_logged_in(agent));
                 };
@@ -729,12 +731,13 @@ impl ShardState {
         let Some(e) = self.agents.get_mut(&agent) else {
             return;
         };
-        self.events.clear();
-        self.events.extend(e.session.drain_events());
-        if self.events.is_empty() && !force {
+        let start = self.pending_events.len();
+        e.session.move_events_into(&mut self.pending_events);
+        let fresh = &self.pending_events[start..];
+        if fresh.is_empty() && !force {
             return;
         }
-        let presence_changed = self.events.iter().any(|ev| {
+        let presence_changed = fresh.iter().any(|ev| {
             matches!(
                 &ev.body,
                 EventBody::Agent(a) if matches!(
@@ -754,7 +757,6 @@ impl ShardState {
                 .status_changed(&AgentLink::new(myself.clone(), agent), &status);
             e.last_status = status;
         }
-        self.pending_events.append(&mut self.events);
         if let Some(availability) = availability {
             self.tell(RouterMsg::Availability {
                 agent,

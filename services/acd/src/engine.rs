@@ -388,8 +388,10 @@ impl Engine {
     /// Builds the engine from a validated configuration.
     pub fn new(config: &SiteConfig, ids: IdSource) -> Result<Self, AcdError> {
         config.validate()?;
+        // Ids are detached copies: this engine's events clone them by the million, and
+        // sharing their reference counts with other actors costs cache-line traffic.
         let mut e = Engine {
-            site: config.site.clone(),
+            site: config.site.detached(),
             ids,
             tenants: Vec::new(),
             tenant_ix: HashMap::default(),
@@ -408,7 +410,7 @@ impl Engine {
             events: Vec::new(),
         };
         for (i, t) in config.tenants.iter().enumerate() {
-            e.tenants.push(t.id.clone());
+            e.tenants.push(t.id.detached());
             e.tenant_ix.insert(t.id.clone(), i as u32);
         }
         for (i, q) in config.queues.iter().enumerate() {
@@ -437,7 +439,7 @@ impl Engine {
             }
             let waiting = (0..steps.len()).map(|_| BTreeMap::new()).collect();
             let rt = QueueRt {
-                id: q.id.clone(),
+                id: q.id.detached(),
                 name: q.name.clone(),
                 tenant,
                 channel: q.channel,
@@ -487,7 +489,7 @@ impl Engine {
                 }
             }
             e.agents.push(AgentRt {
-                id: a.id.clone(),
+                id: a.id.detached(),
                 name: a.name.clone(),
                 serves: a.serves.iter().map(|s| s.tenant.clone()).collect(),
                 capacity: a.capacity,
@@ -552,6 +554,21 @@ impl Engine {
     /// Events produced since the last call.
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.events.drain(..)
+    }
+
+    /// Takes the effects, leaving the events to be published from [`Engine::events`].
+    pub fn take_effects(&mut self, effects: &mut Vec<Effect>) {
+        effects.append(&mut self.effects);
+    }
+
+    /// Events produced and not yet cleared, oldest first.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Forgets the events (after they were published).
+    pub fn clear_events(&mut self) {
+        self.events.clear();
     }
 
     /// Takes both effects and events, leaving the engine's buffers empty.

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hotline_core::contact::DeclineReason;
-use hotline_core::event::{Event, EventSink};
+use hotline_core::event::EventSink;
 use hotline_core::ids::{AgentId, ContactId, QueueId};
 use hotline_core::time::{Clock, Timestamp};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -62,14 +62,14 @@ pub enum RouterMsg {
         /// The agent's index.
         agent: u32,
     },
-    /// From an agent actor: the agent answered.
+    /// From an agent shard: the agent answered.
     Accepted {
         /// The contact.
         contact: ContactId,
         /// The agent's index.
         agent: u32,
     },
-    /// From an agent actor: the offer ended without a conversation.
+    /// From an agent shard: the offer ended without a conversation.
     Declined {
         /// The contact.
         contact: ContactId,
@@ -78,7 +78,7 @@ pub enum RouterMsg {
         /// Why.
         reason: DeclineReason,
     },
-    /// From an agent actor: the agent ended the conversation.
+    /// From an agent shard: the agent ended the conversation.
     Ended {
         /// The contact.
         contact: ContactId,
@@ -88,14 +88,14 @@ pub enum RouterMsg {
         /// instead of two.
         finished: bool,
     },
-    /// From an agent actor: wrap-up finished.
+    /// From an agent shard: wrap-up finished.
     WrapUpDone {
         /// The contact.
         contact: ContactId,
         /// The agent's index.
         agent: u32,
     },
-    /// From an agent actor: presence changed.
+    /// From an agent shard: presence changed.
     Availability {
         /// The agent's index.
         agent: u32,
@@ -146,9 +146,10 @@ pub struct RouterState {
     /// Agent sessions started so far (gives each a distinct id stream).
     sessions: u64,
     effects: Vec<Effect>,
-    events: Vec<Event>,
     /// Per shard: messages waiting for the next flush.
     outbox: Vec<Vec<ShardMsg>>,
+    /// The time of the message being handled (read once per message or batch).
+    now: Timestamp,
     flush_armed: bool,
 }
 
@@ -179,8 +180,8 @@ impl Actor for RouterActor {
             tick_at: None,
             sessions: 0,
             effects: Vec::new(),
-            events: Vec::new(),
             outbox: (0..args.shards.max(1)).map(|_| Vec::new()).collect(),
+            now: Timestamp::ZERO,
             flush_armed: false,
         };
         for k in 0..args.shards.max(1) {
@@ -206,6 +207,7 @@ impl Actor for RouterActor {
         msg: RouterMsg,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
+        state.now = state.clock.now();
         state.handle(&myself, msg);
         state.flush(&myself);
         Ok(())
@@ -232,7 +234,7 @@ impl Actor for RouterActor {
 
 impl RouterState {
     fn handle(&mut self, myself: &ActorRef<RouterMsg>, msg: RouterMsg) {
-        let now = self.clock.now();
+        let now = self.now;
         let e = &mut self.engine;
         match msg {
             RouterMsg::Arrive(a, reply) => answer(reply, e.arrive(now, a)),
@@ -269,15 +271,15 @@ impl RouterState {
             RouterMsg::Batch(msgs) => {
                 for m in msgs {
                     self.handle(myself, m);
-                    self.engine.take_output(&mut self.effects, &mut self.events);
+                    self.engine.take_effects(&mut self.effects);
                     self.deliver(myself);
                 }
             }
             RouterMsg::Flush => {
                 self.flush_armed = false;
-                if !self.events.is_empty() {
-                    self.sink.publish(&self.events);
-                    self.events.clear();
+                if !self.engine.events().is_empty() {
+                    self.sink.publish(self.engine.events());
+                    self.engine.clear_events();
                 }
                 for (k, out) in self.outbox.iter_mut().enumerate() {
                     if !out.is_empty()
@@ -419,7 +421,7 @@ impl RouterState {
 
     /// Publishes events, delivers effects, re-arms the tick.
     fn flush(&mut self, myself: &ActorRef<RouterMsg>) {
-        self.engine.take_output(&mut self.effects, &mut self.events);
+        self.engine.take_effects(&mut self.effects);
         self.deliver(myself);
         if let Some(next) = self.engine.next_deadline()
             && self.tick_at.is_none_or(|t| next < t)
@@ -434,7 +436,7 @@ impl RouterState {
     /// shard that is gone (it failed and is being restarted) loses them; the restart
     /// returns its agents' offers to their places.
     fn deliver(&mut self, myself: &ActorRef<RouterMsg>) {
-        if (!self.effects.is_empty() || !self.events.is_empty()) && !self.flush_armed {
+        if (!self.effects.is_empty() || !self.engine.events().is_empty()) && !self.flush_armed {
             self.flush_armed = true;
             let _ = myself.cast(RouterMsg::Flush);
         }

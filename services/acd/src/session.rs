@@ -1,5 +1,5 @@
 //! One agent's session: the core agent state machine plus who the agent is, turned into
-//! agent events. Pure, so the agent actor and the simulator share it.
+//! agent events. Pure, so the agent shards and the simulator share it.
 
 use hotline_core::agent::{
     AgentMachine, AgentOutcome, AgentStatus, AgentTransition, NotReadyReason, Presence, Slot,
@@ -59,8 +59,12 @@ pub struct AgentSession {
 
 impl AgentSession {
     /// A logged-out session.
-    pub fn new(profile: AgentProfile, site: SiteId, mut ids: IdSource) -> Self {
+    pub fn new(mut profile: AgentProfile, site: SiteId, mut ids: IdSource) -> Self {
         let machine = AgentMachine::new(profile.capacity, profile.max_missed);
+        // Own copies of the ids cloned into every event (see `TenantId::detached`).
+        profile.id = profile.id.detached();
+        profile.tenants = profile.tenants.iter().map(|t| t.detached()).collect();
+        let site = site.detached();
         Self {
             trace: ids.trace(),
             profile,
@@ -182,6 +186,11 @@ impl AgentSession {
     /// Events recorded since the last call.
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, Event> {
         self.events.drain(..)
+    }
+
+    /// Moves the events recorded since the last call to the end of `out`.
+    pub fn move_events_into(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.events);
     }
 
     fn emit(&mut self, now: Timestamp, kind: AgentEventKind) {

@@ -181,7 +181,7 @@ impl Site {
         self.ask(RouterMsg::CheckInvariants).await
     }
 
-    /// Stops the router and every agent actor, and waits for them.
+    /// Stops the router and every agent shard, and waits for them.
     pub async fn stop(&self) {
         let _ = self
             .router

@@ -66,6 +66,13 @@ macro_rules! name_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// A copy with its own allocation. Ids are reference-counted; an actor that
+            /// clones an id into every event should own a copy, so its counter is not
+            /// shared (and bounced between cores) with other actors'.
+            pub fn detached(&self) -> Self {
+                Self(Arc::from(&*self.0))
+            }
         }
 
         impl fmt::Display for $name {

@@ -190,7 +190,7 @@ pub fn routing(args: RoutingArgs) -> Result<(), Failure> {
             "Routing, {} agents × {} queues with mixed skills",
             args.agents, args.queues
         );
-        println!("  through the actors (router + agent actors, events published):");
+        println!("  through the actors (router + agent shards, events published):");
         println!(
             "    {:>12.0} decisions/s  ({} contacts, offered, answered and ended)",
             throughput, args.contacts

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc rather than the system allocator: the router and agent actors allocate
+/// mimalloc rather than the system allocator: the router and agent shards allocate
 /// messages and events on different threads, and glibc's arena locks showed up as the
 /// second-largest cost in the routing benchmark's profile.
 #[global_allocator]
