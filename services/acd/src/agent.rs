@@ -27,7 +27,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::engine::Offer;
+use crate::engine::{Names, Offer, OfferOrder};
 use crate::error::AcdError;
 use crate::router::RouterMsg;
 use crate::session::AgentSession;
@@ -92,7 +92,7 @@ pub enum ShardMsg {
         ready: bool,
     },
     /// From the router: offer a contact.
-    Offer(Box<Offer>),
+    Offer(OfferOrder),
     /// From the router: withdraw an offer (the customer hung up).
     Rescind {
         /// The agent's index.
@@ -240,6 +240,8 @@ pub struct ShardArgs {
     pub clock: Arc<dyn Clock>,
     /// Agents restored from a failed shard (empty for a fresh one).
     pub agents: Vec<RestoredAgent>,
+    /// Tenant and queue ids, this shard's own copies.
+    pub names: Names,
 }
 
 /// A deadline running for a held contact.
@@ -266,11 +268,37 @@ struct Held {
     deadline: Option<Deadline>,
 }
 
+/// The few contacts one agent holds (at most its capacity): a vector beats a hash map.
+#[derive(Debug, Default)]
+struct HeldSet(Vec<(ContactId, Held)>);
+
+impl HeldSet {
+    fn get(&self, c: &ContactId) -> Option<&Held> {
+        self.0.iter().find(|(k, _)| k == c).map(|(_, h)| h)
+    }
+
+    fn get_mut(&mut self, c: &ContactId) -> Option<&mut Held> {
+        self.0.iter_mut().find(|(k, _)| k == c).map(|(_, h)| h)
+    }
+
+    fn insert(&mut self, c: ContactId, h: Held) {
+        match self.get_mut(&c) {
+            Some(old) => *old = h,
+            None => self.0.push((c, h)),
+        }
+    }
+
+    fn remove(&mut self, c: &ContactId) -> Option<Held> {
+        let i = self.0.iter().position(|(k, _)| k == c)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
 /// One agent inside a shard.
 struct AgentEntry {
     session: AgentSession,
     endpoint: Arc<dyn AgentEndpoint>,
-    held: FxHashMap<ContactId, Held>,
+    held: HeldSet,
     last_status: AgentStatus,
 }
 
@@ -286,6 +314,8 @@ pub struct ShardState {
     tick_at: Option<Instant>,
     /// The time of the message being handled (read once per message or batch).
     now: hotline_core::time::Timestamp,
+    /// Tenant and queue ids for building offers.
+    names: Names,
     /// Messages for the router and events for the sink, sent at the next flush.
     outbox: Vec<RouterMsg>,
     pending_events: Vec<Event>,
@@ -315,6 +345,7 @@ impl Actor for AgentShard {
             deadlines: BTreeSet::new(),
             tick_at: None,
             now,
+            names: args.names,
             outbox: Vec::new(),
             pending_events: Vec::new(),
             flush_armed: false,
@@ -327,7 +358,7 @@ impl Actor for AgentShard {
                 last_status: r.session.status(),
                 session: r.session,
                 endpoint: r.endpoint,
-                held: FxHashMap::default(),
+                held: HeldSet::default(),
             };
             for (contact, wrap_up) in r.restored {
                 entry.held.insert(
@@ -384,12 +415,12 @@ impl ShardState {
                         last_status: session.status(),
                         session,
                         endpoint,
-                        held: FxHashMap::default(),
+                        held: HeldSet::default(),
                     },
                 );
                 self.report(myself, ix, true);
             }
-            ShardMsg::Offer(offer) => self.offer(myself, *offer),
+            ShardMsg::Offer(order) => self.offer(myself, order),
             ShardMsg::Rescind { agent, contact } => {
                 if self
                     .apply(agent, &AgentTransition::Rescind(contact))
@@ -475,19 +506,23 @@ impl ShardState {
         }
     }
 
-    fn offer(&mut self, myself: &ActorRef<ShardMsg>, offer: Offer) {
-        let agent = offer.agent_ix;
-        let t = AgentTransition::Offer(offer.contact, offer.channel);
+    fn offer(&mut self, myself: &ActorRef<ShardMsg>, order: OfferOrder) {
+        let agent = order.agent_ix;
+        let t = AgentTransition::Offer(order.contact, order.channel);
         match self.apply(agent, &t) {
             Ok(()) => {
-                let deadline = Deadline::Ring(Instant::now() + offer.no_answer);
-                self.set(agent, offer.contact, offer.wrap_up, Some(deadline));
-                self.notify(myself, agent, |e, link| e.offered(link, &offer));
+                let deadline = Deadline::Ring(Instant::now() + order.no_answer);
+                self.set(agent, order.contact, order.wrap_up, Some(deadline));
+                if let Some(e) = self.agents.get(&agent) {
+                    let offer = self.names.offer(&order, e.session.profile().id.clone());
+                    e.endpoint
+                        .offered(&AgentLink::new(myself.clone(), agent), &offer);
+                }
             }
             Err(e) => {
                 tracing::debug!(agent, error = %e, "offer refused");
                 self.tell(RouterMsg::Declined {
-                    contact: offer.contact,
+                    contact: order.contact,
                     agent,
                     reason: DeclineReason::Refused,
                 });

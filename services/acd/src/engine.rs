@@ -93,11 +93,72 @@ pub struct Offer {
     pub wrap_up: Duration,
 }
 
+/// An offer as the engine decides it: indexes, no names. The agent's shard turns it
+/// into an [`Offer`] with its own copies of the names ([`Names::offer`]), so no
+/// reference-counted id crosses from the router's thread to the shard's with every offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferOrder {
+    /// The agent's index.
+    pub agent_ix: u32,
+    /// The contact.
+    pub contact: ContactId,
+    /// The tenant's index.
+    pub tenant_ix: u32,
+    /// The queue's index.
+    pub queue_ix: u32,
+    /// The contact's channel.
+    pub channel: Channel,
+    /// How many offers it has had, this one included.
+    pub attempt: u32,
+    /// How long it has waited, in milliseconds.
+    pub waited_ms: u64,
+    /// Whether it is a callback.
+    pub callback: bool,
+    /// Ring time before the offer counts as missed.
+    pub no_answer: Duration,
+    /// Wrap-up time after the conversation.
+    pub wrap_up: Duration,
+}
+
+/// Tenant and queue ids by index, to turn [`OfferOrder`]s into [`Offer`]s.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    tenants: Vec<TenantId>,
+    queues: Vec<QueueId>,
+}
+
+impl Names {
+    /// Copies with their own allocations, for another actor (see `TenantId::detached`).
+    pub fn detached(&self) -> Names {
+        Names {
+            tenants: self.tenants.iter().map(TenantId::detached).collect(),
+            queues: self.queues.iter().map(QueueId::detached).collect(),
+        }
+    }
+
+    /// The offer to show the agent.
+    pub fn offer(&self, o: &OfferOrder, agent: AgentId) -> Offer {
+        Offer {
+            agent,
+            agent_ix: o.agent_ix,
+            contact: o.contact,
+            tenant: self.tenants[o.tenant_ix as usize].clone(),
+            queue: self.queues[o.queue_ix as usize].clone(),
+            channel: o.channel,
+            attempt: o.attempt,
+            waited_ms: o.waited_ms,
+            callback: o.callback,
+            no_answer: o.no_answer,
+            wrap_up: o.wrap_up,
+        }
+    }
+}
+
 /// Something the caller must do outside the engine.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Deliver this offer to the agent.
-    Offer(Offer),
+    Offer(OfferOrder),
     /// Withdraw an offer (the customer hung up).
     Rescind {
         /// The agent's index.
@@ -509,6 +570,15 @@ impl Engine {
             e.agent_ix.insert(a.id.clone(), i as u32);
         }
         Ok(e)
+    }
+
+    /// Tenant and queue ids by index (copies of the engine's own).
+    pub fn names(&self) -> Names {
+        Names {
+            tenants: self.tenants.clone(),
+            queues: self.queues.iter().map(|q| q.id.clone()).collect(),
+        }
+        .detached()
     }
 
     /// This engine's site.
@@ -1273,12 +1343,11 @@ impl Engine {
         if q.strategy == Strategy::RoundRobin {
             q.rr_cursor = agent;
         }
-        let offer = Offer {
-            agent: agent_id,
+        let offer = OfferOrder {
             agent_ix: agent,
             contact,
-            tenant: self.tenants[tenant as usize].clone(),
-            queue: q.id.clone(),
+            tenant_ix: tenant,
+            queue_ix: qi as u32,
             channel,
             attempt,
             waited_ms,

@@ -407,6 +407,7 @@ impl RouterState {
             sink: self.sink.clone(),
             clock: self.clock.clone(),
             agents,
+            names: self.engine.names(),
         };
         let (shard, _) = Actor::spawn_linked(None, AgentShard, args, myself.get_cell())
             .await
@@ -443,7 +444,7 @@ impl RouterState {
         let n = self.shards.len();
         for effect in self.effects.drain(..) {
             let (ix, msg) = match effect {
-                Effect::Offer(o) => (o.agent_ix, ShardMsg::Offer(Box::new(o))),
+                Effect::Offer(o) => (o.agent_ix, ShardMsg::Offer(o)),
                 Effect::Rescind { agent_ix, contact } => (
                     agent_ix,
                     ShardMsg::Rescind {

@@ -41,6 +41,10 @@ pub struct RoutingArgs {
     /// backlog a busy site carries.
     #[arg(long, default_value_t = 2_000)]
     pub window: u64,
+    /// Contacts pushed through before the throughput clock starts, so the heap and the
+    /// maps have grown to their working size (a running site is warm).
+    #[arg(long, default_value_t = 50_000)]
+    pub warmup: u64,
     /// Contacts sent at a steady rate for the latency measurement.
     #[arg(long, default_value_t = 20_000)]
     pub latency_contacts: u64,
@@ -233,7 +237,7 @@ struct ActorFigures {
 }
 
 async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<ActorFigures, Failure> {
-    let total = (args.contacts + args.latency_contacts) as usize + 1;
+    let total = (args.warmup + args.contacts + args.latency_contacts) as usize + 1;
     let sent: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let latency: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let epoch = Instant::now();
@@ -281,8 +285,7 @@ async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<Actor
 
     // Throughput: as fast as the actors go, with at most `window` contacts in flight;
     // decisions/s until the last contact is done.
-    let started = Instant::now();
-    let (contacts, window) = (args.contacts, args.window.max(1));
+    let (contacts, window) = (args.warmup + args.contacts, args.window.max(1));
     let (sender_counter, sender_send, sender_queues) =
         (counter.clone(), send.clone(), queues.clone());
     let sender = std::thread::spawn(move || {
@@ -295,19 +298,21 @@ async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<Actor
             sender_send(n, &sender_queues[(n as usize * 7) % sender_queues.len()]);
         }
     });
-    wait_done(&counter, args.contacts).await;
+    wait_done(&counter, args.warmup).await;
+    let started = Instant::now();
+    wait_done(&counter, contacts).await;
+    let elapsed = started.elapsed().as_secs_f64();
     sender
         .join()
         .map_err(|_| anyhow::anyhow!("sender thread panicked"))?;
-    let elapsed = started.elapsed().as_secs_f64();
     let decisions_per_sec = args.contacts as f64 / elapsed;
-    let saturated = 1..args.contacts as usize + 1;
+    let saturated = args.warmup as usize + 1..contacts as usize + 1;
     let saturated_p50 = percentile_us(&latency, saturated.clone(), 0.5);
     let saturated_p99 = percentile_us(&latency, saturated, 0.99);
 
     // Latency: a steady rate from a separate thread that sleeps between sends.
-    let first = args.contacts + 1;
-    let last = args.contacts + args.latency_contacts;
+    let first = contacts + 1;
+    let last = contacts + args.latency_contacts;
     let interval = Duration::from_secs_f64(1.0 / args.latency_rate as f64);
     let pacer = std::thread::spawn(move || {
         let start = Instant::now();
