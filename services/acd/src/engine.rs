@@ -1483,6 +1483,134 @@ pub struct Recovery {
     pub was_ready: bool,
 }
 
+// === impl Engine: restoring after a router failure ===
+
+impl Engine {
+    /// Puts back an open contact a failed router held (see [`crate::journal`]). An
+    /// offer in flight is not restored: the contact waits again in its place (the
+    /// agents' shards are restarted too). A contact in conversation or wrap-up stays
+    /// with its agent; that agent, slot and wrap-up time are returned for its session.
+    /// Call in arrival order, after the agents' availability, then [`Engine::rematch`].
+    pub fn restore_contact(
+        &mut self,
+        now: Timestamp,
+        j: &crate::journal::JournaledContact,
+    ) -> Result<Option<(u32, Slot, Duration)>, AcdError> {
+        let tenant = *self
+            .tenant_ix
+            .get(&j.tenant)
+            .ok_or_else(|| AcdError::UnknownTenant(j.tenant.clone()))?;
+        let Some(queue) = &j.queue else {
+            // Never queued: its arrival died with the router, and its caller was told.
+            return Ok(None);
+        };
+        let qi =
+            *self
+                .queue_ix
+                .get(&(tenant, queue.clone()))
+                .ok_or_else(|| AcdError::UnknownQueue {
+                    tenant: j.tenant.clone(),
+                    queue: queue.clone(),
+                })?;
+        let mut life = ContactLife::new();
+        let illegal = |e| AcdError::contact(j.contact, e);
+        life.apply(&ContactTransition::Enqueue(queue.clone()))
+            .map_err(illegal)?;
+        if j.callback {
+            life.apply(&ContactTransition::RequestCallback)
+                .map_err(illegal)?;
+        }
+        let held = match (j.state, &j.agent) {
+            (ContactState::Connected | ContactState::WrapUp, Some(agent)) => {
+                let a = self.agent_index(agent)?;
+                life.apply(&ContactTransition::Offer(agent.clone()))
+                    .map_err(illegal)?;
+                life.apply(&ContactTransition::Accept).map_err(illegal)?;
+                if j.state == ContactState::WrapUp {
+                    life.apply(&ContactTransition::End).map_err(illegal)?;
+                }
+                Some(a)
+            }
+            _ => None,
+        };
+        if self.contact_ix.contains_key(&j.contact) {
+            return Err(AcdError::DuplicateContact(j.contact));
+        }
+        self.next_seq += 1;
+        let rec = ContactRec {
+            id: j.contact,
+            tenant,
+            queue: qi,
+            channel: j.channel,
+            priority: j.priority,
+            seq: self.next_seq,
+            life,
+            trace: j.trace,
+            queued_at: j.queued_at,
+            in_queue_since: j.in_queue_since,
+            step: 0,
+            agent: held,
+            attempts: j.attempts,
+            connected_at: j.connected_at,
+            ended_at: j.ended_at,
+            declined: Vec::new(),
+            timer: None,
+            max_wait_done: false,
+            hops: 1,
+            in_queue: held.is_none(),
+        };
+        let key = self.contacts.insert(rec);
+        self.contact_ix.insert(j.contact, key);
+        if let Some(a) = held {
+            let ag = &mut self.agents[a as usize];
+            ag.used[j.channel.index()] += 1;
+            if ag.engaged == 0 {
+                ag.busy_since = now;
+            }
+            ag.engaged += 1;
+            self.refresh_available(a);
+            let phase = if j.state == ContactState::WrapUp {
+                SlotPhase::WrapUp
+            } else {
+                SlotPhase::OnContact
+            };
+            let slot = Slot {
+                contact: j.contact,
+                channel: j.channel,
+                phase,
+            };
+            return Ok(Some((a, slot, self.queues[qi as usize].wrap_up)));
+        }
+        let q = &mut self.queues[qi as usize];
+        q.len += 1;
+        let mut step = 0;
+        while step + 1 < q.steps.len() && now >= j.in_queue_since + q.steps[step + 1].after {
+            step += 1;
+        }
+        let c = &mut self.contacts[key];
+        c.step = step as u8;
+        let k = c.key();
+        self.queues[qi as usize].waiting[step].insert(k, key);
+        self.schedule(key);
+        Ok(None)
+    }
+
+    /// Offers every waiting contact that can be offered now, oldest first (after a
+    /// restore, when nothing was matched while contacts were put back).
+    pub fn rematch(&mut self, now: Timestamp) {
+        let mut keys: Vec<(u64, usize)> = self
+            .contacts
+            .iter()
+            .filter(|(_, c)| c.life.state().is_waiting())
+            .map(|(k, c)| (c.seq, k))
+            .collect();
+        keys.sort_unstable();
+        for (_, k) in keys {
+            self.try_contact(now, k);
+        }
+    }
+}
+
 // === impl Engine: events, snapshots, invariants ===
 
 impl Engine {

@@ -38,11 +38,14 @@ impl IdSource {
         IdSource::Sequential { stream, last: 0 }
     }
 
-    /// A source of the same kind on another stream.
+    /// A source of the same kind on another stream: for sequential sources, this
+    /// stream's number plus `stream`, so forks of forks stay apart.
     pub fn fork(&self, stream: u64) -> Self {
         match self {
             IdSource::Random | IdSource::Seeded { .. } => IdSource::Random,
-            IdSource::Sequential { .. } => IdSource::sequential(stream),
+            IdSource::Sequential { stream: mine, .. } => {
+                IdSource::sequential(mine.wrapping_add(stream))
+            }
         }
     }
 

@@ -11,8 +11,11 @@
 //! - [`router`]: the router actor, owner of the engine; supervisor of the agent shards.
 //! - [`agent`]: agent shards, the actors owning logged-in agents' sessions and their
 //!   timers (ring, wrap-up); each agent lives in exactly one shard.
+//! - [`journal`]: the open contacts and logged-in agents, kept outside the router so a
+//!   restarted router rebuilds the site from it.
 //! - [`site`]: [`Site`](site::Site), the handle the rest of Hotline uses: contacts in,
-//!   agents' commands in, snapshots out.
+//!   agents' commands in, snapshots out; and the site's supervisor, which restarts a
+//!   failed router.
 //! - [`sim`]: a discrete-event simulator that drives the same engine and sessions in
 //!   virtual time (Poisson arrivals, handle times, patience).
 //! - [`naive`]: a linear-scan router, the baseline the benchmarks compare against.
@@ -34,6 +37,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod ids;
+pub mod journal;
 pub mod naive;
 pub mod router;
 pub mod session;

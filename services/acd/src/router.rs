@@ -7,10 +7,12 @@
 //!
 //! Supervision: an agent shard that panics is restarted with its agents and the contacts
 //! they held in conversation or wrap-up; the offers they held go back to their places in
-//! line.
+//! line. The router itself is supervised by the site ([`crate::site`]): after each
+//! message it writes its events to the [`Journal`] and publishes them, and a new router
+//! rebuilds everything from the journal.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use hotline_core::contact::DeclineReason;
 use hotline_core::event::EventSink;
@@ -23,6 +25,7 @@ use crate::config::SiteConfig;
 use crate::engine::{Arrival, Availability, Effect, Engine, SiteSnapshot};
 use crate::error::AcdError;
 use crate::ids::IdSource;
+use crate::journal::Journal;
 use crate::session::{AgentProfile, AgentSession};
 
 type Reply<T> = Option<RpcReplyPort<Result<T, AcdError>>>;
@@ -106,13 +109,16 @@ pub enum RouterMsg {
     Tick,
     /// Several messages from a shard at once (in order).
     Batch(Vec<RouterMsg>),
-    /// Self-addressed: send queued effects to the shards and events to the sink. The
-    /// mailbox is first in, first out, so under load one flush carries many.
+    /// Self-addressed: send queued effects to the shards. The mailbox is first in, first
+    /// out, so under load one flush carries many.
     Flush,
     /// The site as a status page shows it.
     Snapshot(RpcReplyPort<SiteSnapshot>),
     /// The engine's consistency check (tests).
     CheckInvariants(RpcReplyPort<Result<(), String>>),
+    /// Fault injection for tests and chaos drills: the router panics, as a bug would
+    /// make it. The site's supervisor restarts it from the journal.
+    InjectPanic,
 }
 
 /// What the router starts from.
@@ -127,6 +133,8 @@ pub struct RouterArgs {
     pub ids: IdSource,
     /// How many agent shards to run (at least one).
     pub shards: usize,
+    /// The journal: restored from at start (empty for a new site), written as it goes.
+    pub journal: Arc<Mutex<Journal>>,
 }
 
 /// The router's state.
@@ -150,6 +158,7 @@ pub struct RouterState {
     outbox: Vec<Vec<ShardMsg>>,
     /// The time of the message being handled (read once per message or batch).
     now: Timestamp,
+    journal: Arc<Mutex<Journal>>,
     flush_armed: bool,
 }
 
@@ -168,6 +177,7 @@ impl Actor for RouterActor {
     ) -> Result<RouterState, ActorProcessingErr> {
         let engine = Engine::new(&args.config, args.ids.fork(0))?;
         let profiles = AgentProfile::all(&args.config);
+        let now = args.clock.now();
         let mut state = RouterState {
             agents: profiles.iter().map(|_| None).collect(),
             profiles,
@@ -181,14 +191,18 @@ impl Actor for RouterActor {
             sessions: 0,
             effects: Vec::new(),
             outbox: (0..args.shards.max(1)).map(|_| Vec::new()).collect(),
-            now: Timestamp::ZERO,
+            now,
             flush_armed: false,
+            journal: args.journal,
         };
-        for k in 0..args.shards.max(1) {
-            let shard = state.spawn_shard(&myself, Vec::new()).await?;
+        let restored = state.restore(now);
+        for (k, agents) in restored.into_iter().enumerate() {
+            let shard = state.spawn_shard(&myself, agents).await?;
             state.by_actor.insert(shard.get_id(), k);
             state.shards.push(shard);
         }
+        state.journal_new();
+        state.flush(&myself);
         Ok(state)
     }
 
@@ -209,6 +223,7 @@ impl Actor for RouterActor {
     ) -> Result<(), ActorProcessingErr> {
         state.now = state.clock.now();
         state.handle(&myself, msg);
+        state.journal_new();
         state.flush(&myself);
         Ok(())
     }
@@ -233,6 +248,77 @@ impl Actor for RouterActor {
 // === impl RouterState ===
 
 impl RouterState {
+    /// Writes the engine's new events to the journal and publishes them, together,
+    /// after each message: a router that panics while handling a message has done
+    /// neither for it, so the log never misses what the journal has (nor the reverse).
+    fn journal_new(&mut self) {
+        let events = self.engine.events();
+        if !events.is_empty() {
+            lock(&self.journal).record(events);
+            self.sink.publish(events);
+            self.engine.clear_events();
+        }
+    }
+
+    /// Rebuilds the site from the journal (a no-op for a new site): agents' presence,
+    /// then open contacts in arrival order, then matching. Returns, per shard, the agents
+    /// to restore with the contacts they hold.
+    fn restore(&mut self, now: Timestamp) -> Vec<Vec<RestoredAgent>> {
+        let (agents, contacts) = {
+            let j = lock(&self.journal);
+            (j.agents(), j.contacts())
+        };
+        let n = self.outbox.len();
+        let mut per_shard: Vec<Vec<RestoredAgent>> = (0..n).map(|_| Vec::new()).collect();
+        if agents.is_empty() && contacts.is_empty() {
+            return per_shard;
+        }
+        tracing::warn!(
+            agents = agents.len(),
+            contacts = contacts.len(),
+            "restoring the site from the journal"
+        );
+        for (ix, a) in &agents {
+            let availability = a.availability.clone().unwrap_or(Availability {
+                logged_in: true,
+                ready: false,
+                status: hotline_core::agent::AgentStatus::NotReady("recovered".into()),
+            });
+            self.engine.set_availability(now, *ix, availability);
+            self.agents[*ix as usize] = Some(a.endpoint.clone());
+        }
+        let mut held: HashMap<u32, Vec<(hotline_core::agent::Slot, std::time::Duration)>> =
+            HashMap::new();
+        for c in &contacts {
+            match self.engine.restore_contact(now, c) {
+                Ok(Some((agent, slot, wrap))) => held.entry(agent).or_default().push((slot, wrap)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(contact = %c.contact, error = %e, "cannot restore contact")
+                }
+            }
+        }
+        self.engine.rematch(now);
+        for (ix, a) in agents {
+            let slots = held.remove(&ix).unwrap_or_default();
+            let ready = a.availability.as_ref().is_some_and(|av| av.ready);
+            let session = AgentSession::restore(
+                self.profiles[ix as usize].clone(),
+                self.engine.site().clone(),
+                self.next_ids(),
+                now,
+                ready,
+                slots.iter().map(|(s, _)| *s).collect(),
+            );
+            per_shard[ix as usize % n].push(RestoredAgent {
+                session,
+                endpoint: a.endpoint,
+                restored: slots.into_iter().map(|(s, w)| (s.contact, w)).collect(),
+            });
+        }
+        per_shard
+    }
+
     fn handle(&mut self, myself: &ActorRef<RouterMsg>, msg: RouterMsg) {
         let now = self.now;
         let e = &mut self.engine;
@@ -263,7 +349,10 @@ impl RouterState {
             RouterMsg::Availability {
                 agent,
                 availability,
-            } => e.set_availability(now, agent, availability),
+            } => {
+                lock(&self.journal).availability(agent, &availability);
+                self.engine.set_availability(now, agent, availability);
+            }
             RouterMsg::Tick => {
                 self.tick_at = None;
                 e.tick(now);
@@ -277,10 +366,6 @@ impl RouterState {
             }
             RouterMsg::Flush => {
                 self.flush_armed = false;
-                if !self.engine.events().is_empty() {
-                    self.sink.publish(self.engine.events());
-                    self.engine.clear_events();
-                }
                 for (k, out) in self.outbox.iter_mut().enumerate() {
                     if !out.is_empty()
                         && self.shards[k]
@@ -297,6 +382,7 @@ impl RouterState {
             RouterMsg::CheckInvariants(reply) => {
                 let _ = reply.send(e.check_invariants());
             }
+            RouterMsg::InjectPanic => panic!("fault injected into the router (chaos drill)"),
             RouterMsg::Agent(agent, reply) => {
                 let r = e.agent_index(&agent).and_then(|ix| {
                     if self.agents[ix as usize].is_some() {
@@ -318,6 +404,7 @@ impl RouterState {
             }
             RouterMsg::LoggedOut { agent } => {
                 self.agents[agent as usize] = None;
+                lock(&self.journal).logout(agent);
                 // Offers already on their way to the shard are refused there; this
                 // returns any the engine still counts against the agent.
                 e.agent_gone(now, agent);
@@ -346,6 +433,7 @@ impl RouterState {
             self.next_ids(),
         );
         let link = self.link(ix);
+        lock(&self.journal).login(ix, endpoint.clone());
         link.shard_ref()
             .cast(ShardMsg::Login {
                 session: Box::new(session),
@@ -437,7 +525,7 @@ impl RouterState {
     /// shard that is gone (it failed and is being restarted) loses them; the restart
     /// returns its agents' offers to their places.
     fn deliver(&mut self, myself: &ActorRef<RouterMsg>) {
-        if (!self.effects.is_empty() || !self.engine.events().is_empty()) && !self.flush_armed {
+        if !self.effects.is_empty() && !self.flush_armed {
             self.flush_armed = true;
             let _ = myself.cast(RouterMsg::Flush);
         }
@@ -478,4 +566,10 @@ fn quiet(r: Result<(), AcdError>) {
     if let Err(e) = r {
         tracing::debug!(error = %e, "stale or refused message");
     }
+}
+
+/// Locks the journal; a panic elsewhere while it was held cannot leave it half-written
+/// (every method completes or does nothing), so a poisoned lock is still usable.
+fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(|e| e.into_inner())
 }

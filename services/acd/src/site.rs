@@ -1,6 +1,6 @@
 //! [`Site`]: the handle the rest of Hotline uses to talk to a site's ACD.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use hotline_core::agent::NotReadyReason;
@@ -8,13 +8,14 @@ use hotline_core::event::EventSink;
 use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId};
 use hotline_core::time::{Clock, Timestamp};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::agent::{AgentCmd, AgentEndpoint, AgentLink, AgentView};
 use crate::config::SiteConfig;
 use crate::engine::{Arrival, SiteSnapshot};
 use crate::error::AcdError;
 use crate::ids::IdSource;
+use crate::journal::Journal;
 use crate::router::{RouterActor, RouterArgs, RouterMsg};
 
 /// How long a request waits for the ACD before reporting it unavailable.
@@ -68,8 +69,101 @@ impl SiteOptions {
 #[derive(Clone)]
 pub struct Site {
     id: SiteId,
-    router: ActorRef<RouterMsg>,
+    /// The router now (the supervisor replaces it after a failure).
+    router: Arc<RwLock<Option<ActorRef<RouterMsg>>>>,
+    supervisor: ActorRef<SupervisorMsg>,
     clock: Arc<dyn Clock>,
+}
+
+/// What the site's supervisor handles (only supervision events, and stopping).
+pub enum SupervisorMsg {}
+
+/// Everything needed to start (or restart) the router.
+struct SupervisorArgs {
+    config: SiteConfig,
+    sink: Arc<dyn EventSink>,
+    clock: Arc<dyn Clock>,
+    ids: IdSource,
+    shards: usize,
+    journal: Arc<Mutex<Journal>>,
+    router: Arc<RwLock<Option<ActorRef<RouterMsg>>>>,
+}
+
+/// The site's supervisor: starts the router linked to itself and, when the router
+/// fails, stops its shards and starts a new router, which rebuilds the site from the
+/// journal.
+struct SiteSupervisor;
+
+struct SupervisorState {
+    args: SupervisorArgs,
+    restarts: u64,
+}
+
+impl SupervisorState {
+    async fn start_router(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+    ) -> Result<ActorRef<RouterMsg>, AcdError> {
+        let a = &self.args;
+        let router_args = RouterArgs {
+            config: a.config.clone(),
+            sink: a.sink.clone(),
+            clock: a.clock.clone(),
+            ids: a.ids.fork(self.restarts << 48),
+            shards: a.shards,
+            journal: a.journal.clone(),
+        };
+        let (router, _) = Actor::spawn_linked(None, RouterActor, router_args, myself.get_cell())
+            .await
+            .map_err(|e| AcdError::Unavailable(format!("cannot start the router: {e}")))?;
+        *a.router.write().unwrap_or_else(|e| e.into_inner()) = Some(router.clone());
+        Ok(router)
+    }
+}
+
+impl Actor for SiteSupervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        args: SupervisorArgs,
+    ) -> Result<SupervisorState, ActorProcessingErr> {
+        let mut state = SupervisorState { args, restarts: 0 };
+        state.start_router(&myself).await?;
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        _state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.stop_children(Some("site stopping".into()));
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SupervisorMsg>,
+        evt: SupervisionEvent,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match evt {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::error!(error = %err, "router failed; restarting it from the journal");
+                // The old router's shards hold sessions the new router will rebuild.
+                cell.stop_children(Some("router failed".into()));
+                state.restarts += 1;
+                state.start_router(&myself).await?;
+            }
+            SupervisionEvent::ActorTerminated(..) => myself.stop(None),
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 impl Site {
@@ -78,17 +172,28 @@ impl Site {
         config.validate()?;
         let id = config.site.clone();
         let clock = options.clock.clone();
-        let args = RouterArgs {
+        let slot = Arc::new(RwLock::new(None));
+        let args = SupervisorArgs {
             config,
             sink: options.sink,
             clock: options.clock,
             ids: options.ids,
             shards: options.shards,
+            journal: Arc::new(Mutex::new(Journal::default())),
+            router: slot.clone(),
         };
-        let (router, _) = Actor::spawn(None, RouterActor, args)
+        let (supervisor, _) = Actor::spawn(None, SiteSupervisor, args)
             .await
-            .map_err(|e| AcdError::Unavailable(format!("cannot start the router: {e}")))?;
-        Ok(Site { id, router, clock })
+            .map_err(|e| AcdError::Unavailable(format!("cannot start the site: {e}")))?;
+        if slot.read().unwrap_or_else(|e| e.into_inner()).is_none() {
+            return Err(AcdError::Unavailable("the router did not start".into()));
+        }
+        Ok(Site {
+            id,
+            router: slot,
+            supervisor,
+            clock,
+        })
     }
 
     /// The site's id.
@@ -101,16 +206,21 @@ impl Site {
         &self.clock
     }
 
-    /// The router actor (for benchmarks that send without waiting).
-    pub fn router(&self) -> &ActorRef<RouterMsg> {
-        &self.router
+    /// The router actor now (for benchmarks that send without waiting). After a router
+    /// failure the supervisor replaces it; ask again rather than keep it.
+    pub fn router(&self) -> ActorRef<RouterMsg> {
+        self.router
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .expect("the router is set before the site is returned")
     }
 
     async fn ask<T: Send + 'static>(
         &self,
         build: impl FnOnce(RpcReplyPort<T>) -> RouterMsg,
     ) -> Result<T, AcdError> {
-        match self.router.call(build, Some(CALL_TIMEOUT)).await {
+        match self.router().call(build, Some(CALL_TIMEOUT)).await {
             Ok(CallResult::Success(v)) => Ok(v),
             Ok(CallResult::Timeout) => Err(AcdError::Unavailable("router timed out".into())),
             Ok(CallResult::SenderError) | Err(_) => {
@@ -184,7 +294,7 @@ impl Site {
     /// Stops the router and every agent shard, and waits for them.
     pub async fn stop(&self) {
         let _ = self
-            .router
+            .supervisor
             .stop_and_wait(Some("site stopping".into()), Some(CALL_TIMEOUT))
             .await;
     }

@@ -9,6 +9,7 @@ use hotline_acd::agent::{AgentEndpoint, AgentLink};
 use hotline_acd::config::SiteConfig;
 use hotline_acd::engine::{Arrival, Offer};
 use hotline_acd::ids::IdSource;
+use hotline_acd::router::RouterMsg;
 use hotline_acd::site::{Site, SiteOptions, TokioClock};
 use hotline_core::agent::{AgentStatus, NotReadyReason, SlotPhase};
 use hotline_core::channel::Channel;
@@ -361,7 +362,7 @@ async fn logging_in_twice_or_as_a_stranger_is_refused_and_logging_out_mid_contac
 }
 
 /// Seed-driven faults against the running actors: arrivals, answers, rejections, ring
-/// timeouts, hang-ups, agent crashes, logouts and logins, in random order. After every
+/// timeouts, hang-ups, shard and router crashes, logouts and logins, in random order. After every
 /// step: the engine is consistent, no agent session holds more than its capacity, and no
 /// contact is reserved by two agents. At the end every arrival has exactly one terminal
 /// event.
@@ -459,6 +460,9 @@ async fn run_faults(seed: u64, steps: usize) {
                         .go_not_ready(NotReadyReason::Code("break".into()))
                         .await
                 };
+            }
+            88..=89 => {
+                let _ = h.site.router().cast(RouterMsg::InjectPanic);
             }
             _ => advance(rng.random_range(1..20)).await,
         }
@@ -586,4 +590,47 @@ async fn check(h: &Harness, logged: &HashSet<&str>, seed: u64, step: usize) {
             "seed {seed} step {step}: contact {c} offered to {n} agents at once"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_router_is_restarted_from_the_journal_with_every_contact_in_its_place() {
+    let mut h = Harness::start().await;
+    h.login("bob", true).await.unwrap();
+    h.login("cat", true).await.unwrap();
+    settle().await;
+    let talking = h.arrive("billing").await;
+    h.agent("bob").accept(talking).await.unwrap();
+    let ringing = h.arrive("general").await;
+    let first = h.arrive("billing").await;
+    let second = h.arrive("billing").await;
+    settle().await;
+    assert!(h.ringing().contains(&("cat".parse().unwrap(), ringing)));
+
+    h.site.router().cast(RouterMsg::InjectPanic).unwrap();
+    settle().await;
+
+    h.site.check_invariants().await.unwrap().unwrap();
+    let snap = h.site.snapshot().await.unwrap();
+    assert_eq!(snap.contacts, 4, "no contact lost: {snap:?}");
+    let bob = snap
+        .agents
+        .iter()
+        .find(|a| a.agent.as_str() == "bob")
+        .unwrap();
+    assert_eq!(
+        bob.status,
+        AgentStatus::OnContact,
+        "the conversation goes on"
+    );
+    // The contact that was ringing rings again (at the only agent who can take it).
+    let cat = h.agent("cat").view().await.unwrap();
+    assert_eq!(cat.slots.len(), 1);
+    assert_eq!(cat.slots[0].contact, ringing);
+    // Bob finishes; the waiting contacts keep their order.
+    h.agent("bob").end(talking).await.unwrap();
+    advance(10).await;
+    let bob = h.agent("bob").view().await.unwrap();
+    assert_eq!(bob.slots.first().map(|s| s.contact), Some(first), "{bob:?}");
+    assert!(h.contact_events(talking).contains(&"done"));
+    let _ = second;
 }
