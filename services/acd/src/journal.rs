@@ -40,13 +40,14 @@ pub struct JournaledContact {
     pub queued_at: Timestamp,
     /// When it joined its current queue.
     pub in_queue_since: Timestamp,
-    /// Where it is.
+    /// Where it is: queued or callback_requested (offers are not tracked: an offered
+    /// contact is restored as waiting), connected or wrap_up.
     pub state: ContactState,
     /// Whether it waits as a callback.
     pub callback: bool,
-    /// The agent holding it (offered, connected, wrap-up).
+    /// The agent in conversation with it (connected, wrap-up).
     pub agent: Option<AgentId>,
-    /// Offers made so far.
+    /// Offers made so far, as far as the journal knows (not tracked: 0).
     pub attempts: u32,
     /// When it was answered.
     pub connected_at: Timestamp,
@@ -80,6 +81,17 @@ impl Journal {
             };
             if c.kind.is_terminal() {
                 self.contacts.remove(&c.contact);
+                continue;
+            }
+            // Offers are not restored (an offered contact waits again), so their events
+            // need no bookkeeping: the journal stays on the router's hot path.
+            if matches!(
+                c.kind,
+                ContactEventKind::Offered { .. }
+                    | ContactEventKind::OfferDeclined { .. }
+                    | ContactEventKind::Expanded { .. }
+                    | ContactEventKind::CallbackOffered
+            ) {
                 continue;
             }
             if matches!(c.kind, ContactEventKind::Arrived) {
@@ -119,21 +131,9 @@ impl Journal {
                     j.queue = c.queue.clone();
                     j.in_queue_since = e.at;
                 }
-                ContactEventKind::Offered { attempt } => {
-                    j.state = ContactState::Offered;
-                    j.agent = c.agent.clone();
-                    j.attempts = *attempt;
-                }
-                ContactEventKind::OfferDeclined { .. } => {
-                    j.state = if j.callback {
-                        ContactState::CallbackRequested
-                    } else {
-                        ContactState::Queued
-                    };
-                    j.agent = None;
-                }
                 ContactEventKind::Connected { .. } => {
                     j.state = ContactState::Connected;
+                    j.agent = c.agent.clone();
                     j.connected_at = e.at;
                 }
                 ContactEventKind::WrapUpStarted { .. } => {
@@ -184,5 +184,66 @@ impl Journal {
         let mut v: Vec<_> = self.agents.iter().map(|(k, a)| (*k, a.clone())).collect();
         v.sort_by_key(|(k, _)| *k);
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hotline_core::event::ContactEvent;
+    use hotline_core::ids::{EventId, SiteId};
+
+    use super::*;
+
+    fn ev(n: u128, at: u64, agent: Option<&str>, kind: ContactEventKind) -> Event {
+        Event {
+            id: EventId::from_u128(at.into()),
+            at: Timestamp(at),
+            tenant: TenantId::new("acme").unwrap(),
+            site: SiteId::new("s1").unwrap(),
+            trace: TraceId::from_u128(n),
+            body: EventBody::Contact(ContactEvent {
+                contact: ContactId::from_u128(n),
+                channel: Channel::Voice,
+                queue: Some(QueueId::new("q").unwrap()),
+                agent: agent.map(|a| AgentId::new(a).unwrap()),
+                kind,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_journal_keeps_open_contacts_in_arrival_order_and_forgets_ended_ones() {
+        let mut j = Journal::default();
+        j.record(&[
+            ev(2, 1, None, ContactEventKind::Arrived),
+            ev(2, 1, None, ContactEventKind::Queued { priority: 3 }),
+            ev(1, 2, None, ContactEventKind::Arrived),
+            ev(1, 2, None, ContactEventKind::Queued { priority: 0 }),
+            ev(1, 3, Some("ann"), ContactEventKind::Offered { attempt: 1 }),
+            ev(
+                1,
+                4,
+                Some("ann"),
+                ContactEventKind::Connected { wait_ms: 2 },
+            ),
+            ev(3, 5, None, ContactEventKind::Arrived),
+            ev(3, 5, None, ContactEventKind::Queued { priority: 0 }),
+            ev(
+                3,
+                6,
+                None,
+                ContactEventKind::Abandoned {
+                    wait_ms: 1,
+                    while_offered: false,
+                },
+            ),
+        ]);
+        let open = j.contacts();
+        assert_eq!(open.len(), 2);
+        assert_eq!(open[0].contact, ContactId::from_u128(2));
+        assert_eq!((open[0].state, open[0].priority), (ContactState::Queued, 3));
+        assert_eq!(open[1].state, ContactState::Connected);
+        assert_eq!(open[1].agent.as_ref().map(|a| a.as_str()), Some("ann"));
+        assert_eq!(open[1].connected_at, Timestamp(4));
     }
 }
