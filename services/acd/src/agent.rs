@@ -304,7 +304,9 @@ struct AgentEntry {
 
 /// A shard's state.
 pub struct ShardState {
-    agents: FxHashMap<u32, AgentEntry>,
+    /// Boxed: a hash map keeps up to twice as many slots as entries, and an entry is a
+    /// few hundred bytes.
+    agents: FxHashMap<u32, Box<AgentEntry>>,
     router: ActorRef<RouterMsg>,
     sink: Arc<dyn EventSink>,
     clock: Arc<dyn Clock>,
@@ -369,7 +371,7 @@ impl Actor for AgentShard {
                     },
                 );
             }
-            state.agents.insert(ix, entry);
+            state.agents.insert(ix, Box::new(entry));
             for s in slots.iter().filter(|s| s.phase == SlotPhase::WrapUp) {
                 state.start_wrap_up(ix, s.contact, true);
             }
@@ -411,12 +413,12 @@ impl ShardState {
                 }
                 self.agents.insert(
                     ix,
-                    AgentEntry {
+                    Box::new(AgentEntry {
                         last_status: session.status(),
                         session,
                         endpoint,
                         held: HeldSet::default(),
-                    },
+                    }),
                 );
                 self.report(myself, ix, true);
             }

@@ -188,9 +188,11 @@ impl AgentSession {
         self.events.drain(..)
     }
 
-    /// Moves the events recorded since the last call to the end of `out`.
+    /// Moves the events recorded since the last call to the end of `out`, and lets go
+    /// of the buffer: an idle agent should not keep a few events' worth of memory.
     pub fn move_events_into(&mut self, out: &mut Vec<Event>) {
         out.append(&mut self.events);
+        self.events.shrink_to_fit();
     }
 
     fn emit(&mut self, now: Timestamp, kind: AgentEventKind) {
