@@ -305,6 +305,46 @@ pub struct AgentConfig {
     pub serves: Vec<ServesConfig>,
 }
 
+impl QueueConfig {
+    /// A voice queue with every optional setting at its default (longest idle, 20 s
+    /// service level, no wrap-up, no limits), for generated sites and tests.
+    pub fn new(tenant: TenantId, id: QueueId, skills: Vec<SkillRequirement>) -> Self {
+        QueueConfig {
+            tenant,
+            id,
+            name: String::new(),
+            channel: Channel::Voice,
+            skills,
+            priority: 0,
+            strategy: Strategy::LongestIdle,
+            sl_secs: twenty(),
+            sl_target: eighty_percent(),
+            wrap_up_secs: 0,
+            no_answer_secs: None,
+            max_size: None,
+            max_wait_secs: None,
+            on_max_wait: QueueAction::Disconnect,
+            when_full: QueueAction::Disconnect,
+            when_no_agents: QueueAction::Stay,
+            expand: vec![],
+        }
+    }
+}
+
+impl AgentConfig {
+    /// A voice agent serving one tenant with `skills`, for generated sites and tests.
+    pub fn new(id: AgentId, tenant: TenantId, skills: Vec<Skill>) -> Self {
+        AgentConfig {
+            id,
+            name: String::new(),
+            provider: None,
+            capacity: Capacity::default(),
+            max_missed: None,
+            serves: vec![ServesConfig { tenant, skills }],
+        }
+    }
+}
+
 impl SiteConfig {
     /// Parses and validates TOML text; `path` names it in errors.
     pub fn from_toml(text: &str, path: &str) -> Result<Self, ConfigError> {

@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
 use hotline_core::agent::AgentTransition;
-use hotline_core::channel::{Capacity, Channel};
+use hotline_core::channel::Channel;
 use hotline_core::event::{ContactEventKind, EventBody};
 use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId, SkillId, TenantId};
 use hotline_core::skill::{Proficiency, Skill, SkillRequirement};
@@ -25,10 +25,7 @@ use rand_distr::{Exp, LogNormal};
 use rand_pcg::Pcg64Mcg;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{
-    AcdDefaults, AgentConfig, ConfigError, QueueAction, QueueConfig, ServesConfig, SiteConfig,
-    Strategy, TenantConfig,
-};
+use crate::config::{AcdDefaults, AgentConfig, ConfigError, QueueConfig, SiteConfig, TenantConfig};
 use crate::engine::{Arrival, Effect, Engine};
 use crate::error::AcdError;
 use crate::ids::IdSource;
@@ -131,41 +128,26 @@ impl SimConfig {
                 skills: vec![skill.clone()],
             }],
             queues: vec![QueueConfig {
-                tenant: tenant.clone(),
-                id: queue.clone(),
-                name: String::new(),
-                channel: Channel::Voice,
-                skills: vec![SkillRequirement {
-                    skill: skill.clone(),
-                    min: Proficiency::MIN,
-                }],
-                priority: 0,
-                strategy: Strategy::LongestIdle,
                 sl_secs: sl_secs.round() as u32,
-                sl_target: 0.8,
-                wrap_up_secs: 0,
-                no_answer_secs: None,
-                max_size: None,
-                max_wait_secs: None,
-                on_max_wait: QueueAction::Disconnect,
-                when_full: QueueAction::Disconnect,
-                when_no_agents: QueueAction::Stay,
-                expand: vec![],
+                ..QueueConfig::new(
+                    tenant.clone(),
+                    queue.clone(),
+                    vec![SkillRequirement {
+                        skill: skill.clone(),
+                        min: Proficiency::MIN,
+                    }],
+                )
             }],
             agents: (0..agents)
-                .map(|i| AgentConfig {
-                    id: AgentId::new(format!("a{i}")).expect("valid id"),
-                    name: String::new(),
-                    provider: None,
-                    capacity: Capacity::default(),
-                    max_missed: None,
-                    serves: vec![ServesConfig {
-                        tenant: tenant.clone(),
-                        skills: vec![Skill {
+                .map(|i| {
+                    AgentConfig::new(
+                        AgentId::new(format!("a{i}")).expect("valid id"),
+                        tenant.clone(),
+                        vec![Skill {
                             skill: skill.clone(),
                             level: Proficiency::new(3).expect("valid level"),
                         }],
-                    }],
+                    )
                 })
                 .collect(),
         };

@@ -1,16 +1,12 @@
 //! Synthetic sites for benchmarks and load tests: many agents with mixed skills over
 //! many queues, generated from a seed.
 
-use hotline_core::channel::{Capacity, Channel};
 use hotline_core::ids::{AgentId, QueueId, SiteId, SkillId, TenantId};
 use hotline_core::skill::{Proficiency, Skill, SkillRequirement};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::config::{
-    AcdDefaults, AgentConfig, QueueAction, QueueConfig, ServesConfig, SiteConfig, Strategy,
-    TenantConfig,
-};
+use crate::config::{AcdDefaults, AgentConfig, QueueConfig, SiteConfig, Strategy, TenantConfig};
 
 /// Skills in the generated tenant's catalogue.
 pub const SKILLS: usize = 20;
@@ -46,23 +42,13 @@ pub fn mixed_skills(agents: usize, queues: usize, seed: u64) -> SiteConfig {
                 });
             }
             QueueConfig {
-                tenant: tenant.clone(),
-                id: QueueId::new(format!("q{q}")).expect("valid id"),
-                name: String::new(),
-                channel: Channel::Voice,
-                skills,
                 priority: rng.random_range(0..3),
                 strategy: strategies[q % strategies.len()],
-                sl_secs: 20,
-                sl_target: 0.8,
-                wrap_up_secs: 0,
-                no_answer_secs: None,
-                max_size: None,
-                max_wait_secs: None,
-                on_max_wait: QueueAction::Disconnect,
-                when_full: QueueAction::Disconnect,
-                when_no_agents: QueueAction::Stay,
-                expand: vec![],
+                ..QueueConfig::new(
+                    tenant.clone(),
+                    QueueId::new(format!("q{q}")).expect("valid id"),
+                    skills,
+                )
             }
         })
         .collect();
@@ -86,17 +72,11 @@ pub fn mixed_skills(agents: usize, queues: usize, seed: u64) -> SiteConfig {
                     });
                 }
             }
-            AgentConfig {
-                id: AgentId::new(format!("agent{a}")).expect("valid id"),
-                name: String::new(),
-                provider: None,
-                capacity: Capacity::default(),
-                max_missed: None,
-                serves: vec![ServesConfig {
-                    tenant: tenant.clone(),
-                    skills,
-                }],
-            }
+            AgentConfig::new(
+                AgentId::new(format!("agent{a}")).expect("valid id"),
+                tenant.clone(),
+                skills,
+            )
         })
         .collect();
     SiteConfig {

@@ -481,30 +481,18 @@ fn direct_backlog_engine(
     all_ready(&mut e, config.agents.len());
     let tenant = config.tenants[0].id.clone();
     let queues: Vec<QueueId> = config.queues.iter().map(|q| q.id.clone()).collect();
-    let (mut fx, mut ev) = (Vec::new(), Vec::new());
+    let mut fx = Vec::new();
     let mut busy: Vec<(ContactId, u32)> = Vec::new();
     let mut n = 0u64;
     let mut now = Timestamp(2);
     while busy.len() < config.agents.len() || e.contact_count() < config.agents.len() + backlog {
         n += 1;
-        e.arrive(
-            now,
-            arrival(n, &tenant, &queues[(n as usize * 7) % queues.len()]),
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
-        e.take_output(&mut fx, &mut ev);
-        for f in fx.drain(..) {
-            if let Effect::Offer(o) = f {
-                e.accepted(now, o.contact, o.agent_ix)
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                busy.push((o.contact, o.agent_ix));
-            }
-        }
+        let queue = &queues[(n as usize * 7) % queues.len()];
+        arrive_and_answer(&mut e, now, arrival(n, &tenant, queue), &mut busy, &mut fx)?;
         if n > 100 * (config.agents.len() + backlog) as u64 {
             break;
         }
     }
-    ev.clear();
     let start = Instant::now();
     for i in 0..decisions as usize {
         now = Timestamp(now.0 + 1);
@@ -513,22 +501,31 @@ fn direct_backlog_engine(
         e.ended(now, c, a).map_err(|e| anyhow::anyhow!(e))?;
         e.wrap_up_done(now, c, a).map_err(|e| anyhow::anyhow!(e))?;
         n += 1;
-        e.arrive(
-            now,
-            arrival(n, &tenant, &queues[(n as usize * 7) % queues.len()]),
-        )
-        .map_err(|e| anyhow::anyhow!(e))?;
-        e.take_output(&mut fx, &mut ev);
-        for f in fx.drain(..) {
-            if let Effect::Offer(o) = f {
-                e.accepted(now, o.contact, o.agent_ix)
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                busy.push((o.contact, o.agent_ix));
-            }
-        }
-        ev.clear();
+        let queue = &queues[(n as usize * 7) % queues.len()];
+        arrive_and_answer(&mut e, now, arrival(n, &tenant, queue), &mut busy, &mut fx)?;
     }
     Ok(decisions as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A contact arrives; if an agent is offered it, the agent answers and is busy with it.
+fn arrive_and_answer(
+    e: &mut Engine,
+    now: Timestamp,
+    a: Arrival,
+    busy: &mut Vec<(ContactId, u32)>,
+    effects: &mut Vec<Effect>,
+) -> Result<(), Failure> {
+    e.arrive(now, a).map_err(|e| anyhow::anyhow!(e))?;
+    e.take_effects(effects);
+    for f in effects.drain(..) {
+        if let Effect::Offer(o) = f {
+            e.accepted(now, o.contact, o.agent_ix)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            busy.push((o.contact, o.agent_ix));
+        }
+    }
+    e.clear_events();
+    Ok(())
 }
 
 fn direct_backlog_naive(config: &SiteConfig, decisions: u64, backlog: usize) -> f64 {
