@@ -316,6 +316,8 @@ pub struct ShardState {
     tick_at: Option<Instant>,
     /// The time of the message being handled (read once per message or batch).
     now: hotline_core::time::Timestamp,
+    /// The same moment on tokio's clock, for deadlines.
+    instant: Instant,
     /// Tenant and queue ids for building offers.
     names: Names,
     /// Messages for the router and events for the sink, sent at the next flush.
@@ -347,6 +349,7 @@ impl Actor for AgentShard {
             deadlines: BTreeSet::new(),
             tick_at: None,
             now,
+            instant: Instant::now(),
             names: args.names,
             outbox: Vec::new(),
             pending_events: Vec::new(),
@@ -388,6 +391,7 @@ impl Actor for AgentShard {
         state: &mut ShardState,
     ) -> Result<(), ActorProcessingErr> {
         state.now = state.clock.now();
+        state.instant = Instant::now();
         state.handle(&myself, msg);
         state.arm(&myself);
         Ok(())
@@ -513,7 +517,7 @@ impl ShardState {
         let t = AgentTransition::Offer(order.contact, order.channel);
         match self.apply(agent, &t) {
             Ok(()) => {
-                let deadline = Deadline::Ring(Instant::now() + order.no_answer);
+                let deadline = Deadline::Ring(self.instant + order.no_answer);
                 self.set(agent, order.contact, order.wrap_up, Some(deadline));
                 if let Some(e) = self.agents.get(&agent) {
                     let offer = self.names.offer(&order, e.session.profile().id.clone());
@@ -662,7 +666,7 @@ impl ShardState {
             agent,
             contact,
             wrap,
-            Some(Deadline::WrapUp(Instant::now() + wrap)),
+            Some(Deadline::WrapUp(self.instant + wrap)),
         );
         false
     }
@@ -751,8 +755,16 @@ impl ShardState {
 
     /// Queues a message for the router; it leaves with the next flush.
     fn tell(&mut self, msg: RouterMsg) {
-        self.outbox.push(msg);
-        self.arm_flush();
+        if self.flush_armed {
+            self.outbox.push(msg);
+        } else {
+            // The first message after a quiet spell goes at once; what follows it before
+            // the flush goes in one batch.
+            if self.router.cast(msg).is_err() {
+                tracing::warn!("router gone; message dropped");
+            }
+            self.arm_flush();
+        }
     }
 
     fn arm_flush(&mut self) {

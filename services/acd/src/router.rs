@@ -525,10 +525,6 @@ impl RouterState {
     /// shard that is gone (it failed and is being restarted) loses them; the restart
     /// returns its agents' offers to their places.
     fn deliver(&mut self, myself: &ActorRef<RouterMsg>) {
-        if !self.effects.is_empty() && !self.flush_armed {
-            self.flush_armed = true;
-            let _ = myself.cast(RouterMsg::Flush);
-        }
         let n = self.shards.len();
         for effect in self.effects.drain(..) {
             let (ix, msg) = match effect {
@@ -548,7 +544,18 @@ impl RouterState {
                     },
                 ),
             };
-            self.outbox[ix as usize % n].push(msg);
+            let k = ix as usize % n;
+            if self.flush_armed {
+                self.outbox[k].push(msg);
+            } else {
+                // The first effect after a quiet spell goes at once (no flush hop on
+                // an idle site); what follows it before the flush goes in one batch.
+                if self.shards[k].cast(msg).is_err() {
+                    tracing::debug!(shard = k, "effect for a shard that is restarting");
+                }
+                self.flush_armed = true;
+                let _ = myself.cast(RouterMsg::Flush);
+            }
         }
     }
 }

@@ -45,12 +45,14 @@ pub struct RoutingArgs {
     /// maps have grown to their working size (a running site is warm).
     #[arg(long, default_value_t = 50_000)]
     pub warmup: u64,
-    /// Contacts sent at a steady rate for the latency measurement.
-    #[arg(long, default_value_t = 20_000)]
+    /// Contacts sent at a steady rate for each latency measurement.
+    #[arg(long, default_value_t = 10_000)]
     pub latency_contacts: u64,
     /// The steady rate, contacts per second (paced by sleeping, so the sender does not
-    /// take a core from the actors; the rate reached is reported).
-    #[arg(long, default_value_t = 5_000)]
+    /// take a core from the actors; the rate reached is reported). Above 1,000/s the
+    /// runtime's millisecond timer releases contacts in bursts, which then queue behind
+    /// each other.
+    #[arg(long, default_value_t = 1_000)]
     pub latency_rate: u64,
     /// Decisions in each in-process engine-versus-naive comparison.
     #[arg(long, default_value_t = 20_000)]
@@ -64,6 +66,9 @@ pub struct RoutingArgs {
     /// Agent shards (actors owning agents' sessions).
     #[arg(long, default_value_t = SiteOptions::default_shards())]
     pub shards: usize,
+    /// Runtime worker threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Print one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
