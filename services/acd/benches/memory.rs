@@ -33,12 +33,8 @@ fn live(region: &Region<'_, System>) -> f64 {
     c.bytes_allocated as f64 - c.bytes_deallocated as f64
 }
 
-/// Live bytes for a site of `agents` agents, all logged in and ready (idle: no contacts)
-/// when `login`, else configured but logged out.
-async fn idle_site(agents: usize, login: bool) -> (f64, Site) {
-    let region = Region::new(GLOBAL);
-    let config = mixed_skills(agents, 50, 3);
-    let site = Site::start(
+async fn start(config: &hotline_acd::config::SiteConfig) -> Site {
+    Site::start(
         config.clone(),
         SiteOptions {
             sink: Arc::new(NullSink),
@@ -48,7 +44,15 @@ async fn idle_site(agents: usize, login: bool) -> (f64, Site) {
         },
     )
     .await
-    .expect("site");
+    .expect("site")
+}
+
+/// Live bytes for a site of `agents` agents, all logged in and ready (idle: no contacts)
+/// when `login`, else configured but logged out.
+async fn idle_site(agents: usize, login: bool) -> (f64, Site) {
+    let region = Region::new(GLOBAL);
+    let config = mixed_skills(agents, 50, 3);
+    let site = start(&config).await;
     if login {
         for a in &config.agents {
             site.login(a.id.clone(), Arc::new(Idle), true)
@@ -81,17 +85,7 @@ fn main() {
 
         // Waiting contacts: a site whose agents are all logged out, so every arrival waits.
         let config = mixed_skills(1000, 50, 3);
-        let site = Site::start(
-            config.clone(),
-            SiteOptions {
-                sink: Arc::new(NullSink),
-                clock: Arc::new(SystemClock),
-                ids: IdSource::Random,
-                shards: SiteOptions::default_shards(),
-            },
-        )
-        .await
-        .expect("site");
+        let site = start(&config).await;
         let tenant = TenantId::new("bench").expect("valid");
         let queues: Vec<QueueId> = config.queues.iter().map(|q| q.id.clone()).collect();
         // Warm up the engine's maps so growth doubling is amortized like in a long run.

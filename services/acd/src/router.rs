@@ -433,7 +433,6 @@ impl RouterState {
             self.next_ids(),
         );
         let link = self.link(ix);
-        lock(&self.journal).login(ix, endpoint.clone());
         link.shard_ref()
             .cast(ShardMsg::Login {
                 session: Box::new(session),
@@ -441,6 +440,7 @@ impl RouterState {
                 ready,
             })
             .map_err(|_| AcdError::Unavailable("the agent shard is restarting".into()))?;
+        lock(&self.journal).login(ix, endpoint.clone());
         self.agents[ix as usize] = Some(endpoint);
         Ok(link)
     }
