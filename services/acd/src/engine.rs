@@ -429,7 +429,8 @@ pub struct Engine {
     tenants: Vec<TenantId>,
     tenant_ix: HashMap<TenantId, u32>,
     queues: Vec<QueueRt>,
-    queue_ix: HashMap<(u32, QueueId), u32>,
+    /// Per tenant: queue index by id (looked up by reference, no clone per arrival).
+    queue_ix: Vec<HashMap<QueueId, u32>>,
     agents: Vec<AgentRt>,
     agent_ix: HashMap<AgentId, u32>,
     available: [Bits; 3],
@@ -457,7 +458,7 @@ impl Engine {
             tenants: Vec::new(),
             tenant_ix: HashMap::default(),
             queues: Vec::new(),
-            queue_ix: HashMap::default(),
+            queue_ix: Vec::new(),
             agents: Vec::new(),
             agent_ix: HashMap::default(),
             available: Default::default(),
@@ -474,14 +475,15 @@ impl Engine {
             e.tenants.push(t.id.detached());
             e.tenant_ix.insert(t.id.clone(), i as u32);
         }
+        e.queue_ix = (0..e.tenants.len()).map(|_| HashMap::default()).collect();
         for (i, q) in config.queues.iter().enumerate() {
-            e.queue_ix
-                .insert((e.tenant_ix[&q.tenant], q.id.clone()), i as u32);
+            let t = e.tenant_ix[&q.tenant] as usize;
+            e.queue_ix[t].insert(q.id.clone(), i as u32);
         }
         let n_agents = config.agents.len();
         let act = |e: &Engine, tenant: u32, a: &QueueAction| match a {
             QueueAction::Stay => Act::Stay,
-            QueueAction::Overflow { queue } => Act::Overflow(e.queue_ix[&(tenant, queue.clone())]),
+            QueueAction::Overflow { queue } => Act::Overflow(e.queue_ix[tenant as usize][queue]),
             QueueAction::Callback => Act::Callback,
             QueueAction::Voicemail => Act::Voicemail,
             QueueAction::Disconnect => Act::Disconnect,
@@ -669,9 +671,8 @@ impl Engine {
             .tenant_ix
             .get(&a.tenant)
             .ok_or_else(|| AcdError::UnknownTenant(a.tenant.clone()))?;
-        let qi = *self
-            .queue_ix
-            .get(&(tenant, a.queue.clone()))
+        let qi = *self.queue_ix[tenant as usize]
+            .get(&a.queue)
             .ok_or_else(|| AcdError::UnknownQueue {
                 tenant: a.tenant.clone(),
                 queue: a.queue.clone(),
@@ -847,9 +848,8 @@ impl Engine {
         let key = self.key_of(contact)?;
         let c = &self.contacts[key];
         let to_ix =
-            *self
-                .queue_ix
-                .get(&(c.tenant, to.clone()))
+            *self.queue_ix[c.tenant as usize]
+                .get(to)
                 .ok_or_else(|| AcdError::UnknownQueue {
                     tenant: self.tenants[c.tenant as usize].clone(),
                     queue: to.clone(),
@@ -1505,9 +1505,8 @@ impl Engine {
             return Ok(None);
         };
         let qi =
-            *self
-                .queue_ix
-                .get(&(tenant, queue.clone()))
+            *self.queue_ix[tenant as usize]
+                .get(queue)
                 .ok_or_else(|| AcdError::UnknownQueue {
                     tenant: j.tenant.clone(),
                     queue: queue.clone(),

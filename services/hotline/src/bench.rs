@@ -285,8 +285,9 @@ async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<Actor
         let _ = router.cast(RouterMsg::Arrive(
             Arrival {
                 contact: ContactId::from_u128(u128::from(n)),
-                tenant: tenant.clone(),
-                queue: q.clone(),
+                // Fresh ids, as an edge parsing a request would make them.
+                tenant: tenant.detached(),
+                queue: q.detached(),
                 channel: hotline_core::channel::Channel::Voice,
                 priority: None,
                 trace: None,
