@@ -258,6 +258,16 @@ pub struct Figures {
 }
 
 impl Figures {
+    fn add(&mut self, o: &Figures) {
+        self.offered += o.offered;
+        self.answered += o.answered;
+        self.answered_in_sl += o.answered_in_sl;
+        self.abandoned += o.abandoned;
+        self.wait_secs += o.wait_secs;
+        self.handle_secs += o.handle_secs;
+        self.handled += o.handled;
+    }
+
     /// Answered within the threshold ÷ offered.
     pub fn service_level(&self) -> f64 {
         ratio(self.answered_in_sl as f64, self.offered as f64)
@@ -313,6 +323,8 @@ pub struct SimReport {
     pub batches: Vec<Figures>,
     /// Per-batch occupancy.
     pub batch_occupancy: Vec<f64>,
+    /// Per queue (by the queue contacts arrived in), in stream order.
+    pub queues: Vec<QueueReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -327,6 +339,30 @@ struct Tracked {
     arrived: Timestamp,
     connected: Timestamp,
     batch: usize,
+    stream: usize,
+}
+
+/// One queue's figures in a run (contacts counted by the queue they arrived in).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueReport {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The queue.
+    pub queue: QueueId,
+    /// Contacts that arrived in the counted window.
+    pub offered: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Abandoned.
+    pub abandoned: u64,
+    /// Answered within the threshold ÷ offered.
+    pub service_level: f64,
+    /// Mean wait of answered contacts, seconds.
+    pub asa_secs: f64,
+    /// Abandoned ÷ offered.
+    pub abandon_rate: f64,
+    /// Mean handle time, seconds.
+    pub aht_secs: f64,
 }
 
 /// Runs a simulation; `progress` is called now and then with the fraction done (0–1).
@@ -393,6 +429,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
     engine.drain_events();
 
     let mut total = Figures::default();
+    let mut per_stream = vec![Figures::default(); config.streams.len()];
     let mut batches = vec![Figures::default(); nb];
     let mut busy_area = vec![0.0f64; nb];
     let mut tracked: HashMap<ContactId, Tracked> = HashMap::new();
@@ -539,16 +576,19 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
             match &c.kind {
                 ContactEventKind::Arrived => {
                     if let Some(b) = batch_of(e.at) {
+                        let stream = stream_of.get(&c.contact).copied().unwrap_or(0) as usize;
                         tracked.insert(
                             c.contact,
                             Tracked {
                                 arrived: e.at,
                                 connected: e.at,
                                 batch: b,
+                                stream,
                             },
                         );
-                        total.offered += 1;
-                        batches[b].offered += 1;
+                        for f in [&mut total, &mut batches[b], &mut per_stream[stream]] {
+                            f.offered += 1;
+                        }
                     }
                 }
                 ContactEventKind::Connected { .. } => {
@@ -556,7 +596,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                     if let Some(t) = tracked.get_mut(&c.contact) {
                         t.connected = e.at;
                         let wait = e.at.since(t.arrived).as_secs_f64();
-                        for f in [&mut total, &mut batches[t.batch]] {
+                        for f in [&mut total, &mut batches[t.batch], &mut per_stream[t.stream]] {
                             f.answered += 1;
                             f.wait_secs += wait;
                             if wait <= config.sl_secs + 1e-9 {
@@ -571,7 +611,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                     wrap_of.remove(&c.contact);
                     if let Some(t) = tracked.remove(&c.contact) {
                         let handle = e.at.since(t.connected).as_secs_f64();
-                        for f in [&mut total, &mut batches[t.batch]] {
+                        for f in [&mut total, &mut batches[t.batch], &mut per_stream[t.stream]] {
                             f.handled += 1;
                             f.handle_secs += handle;
                         }
@@ -582,8 +622,9 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                     if let Some(t) = tracked.remove(&c.contact)
                         && matches!(k, ContactEventKind::Abandoned { .. })
                     {
-                        total.abandoned += 1;
-                        batches[t.batch].abandoned += 1;
+                        for f in [&mut total, &mut batches[t.batch], &mut per_stream[t.stream]] {
+                            f.abandoned += 1;
+                        }
                     }
                 }
                 _ => {}
@@ -591,6 +632,31 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
         }
     }
     progress(1.0);
+    // Streams into the same queue add up.
+    let mut queues: Vec<(TenantId, QueueId, Figures)> = Vec::new();
+    for (s, f) in config.streams.iter().zip(per_stream) {
+        match queues
+            .iter_mut()
+            .find(|(t, q, _)| t == &s.tenant && q == &s.queue)
+        {
+            Some((_, _, acc)) => acc.add(&f),
+            None => queues.push((s.tenant.clone(), s.queue.clone(), f)),
+        }
+    }
+    let queues = queues
+        .into_iter()
+        .map(|(tenant, queue, f)| QueueReport {
+            tenant,
+            queue,
+            offered: f.offered,
+            answered: f.answered,
+            abandoned: f.abandoned,
+            service_level: f.service_level(),
+            asa_secs: f.asa_secs(),
+            abandon_rate: f.abandon_rate(),
+            aht_secs: f.aht_secs(),
+        })
+        .collect();
     let staffed = agents_n as f64 * window;
     let occupancy = ratio(busy_area.iter().sum(), staffed);
     let batch_occupancy = busy_area
@@ -613,6 +679,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
         contacts_simulated: simulated,
         batches,
         batch_occupancy,
+        queues,
     })
 }
 

@@ -124,6 +124,7 @@ pub fn json(report: &SimReport, wall_secs: f64) -> serde_json::Value {
         "seed": report.seed,
         "contacts_simulated": report.contacts_simulated,
         "wall_secs": wall_secs,
+        "queues": report.queues,
         "definitions": {
             "service_level": "answered within sl_secs / offered (abandons count as missed), v1",
             "asa_secs": "mean wait of answered contacts, zero waits included, v1",
@@ -159,6 +160,25 @@ fn print_summary(cfg: &SimConfig, r: &SimReport, wall: f64) {
     println!("  ASA            {:>9.1} s", r.asa_secs);
     println!("  AHT            {:>9.1} s", r.aht_secs);
     println!("  occupancy      {:>9.2}%", r.occupancy * 100.0);
+    if r.queues.len() > 1 {
+        println!("  per queue (by the queue contacts arrived in):");
+        println!(
+            "    {:<24} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+            "queue", "offered", "answered", "abandoned", "SL", "ASA s", "AHT s"
+        );
+        for q in &r.queues {
+            println!(
+                "    {:<24} {:>9} {:>9} {:>9} {:>7.1}% {:>8.1} {:>8.1}",
+                format!("{}/{}", q.tenant, q.queue),
+                q.offered,
+                q.answered,
+                q.abandoned,
+                q.service_level * 100.0,
+                q.asa_secs,
+                q.aht_secs
+            );
+        }
+    }
     let per_min = r.contacts_simulated as f64 / wall * 60.0;
     println!(
         "{} contacts in {:.2} s of wall time ({:.0} contacts per minute)",

@@ -116,6 +116,12 @@ fn sim_runs_a_multi_queue_scenario_file() {
     let j = last_json(&out);
     assert!(j["offered"].as_u64().unwrap() > 2_500);
     assert_eq!(j["agents"], 8);
+    let queues = j["queues"].as_array().expect("per-queue figures");
+    assert_eq!(queues.len(), 3);
+    let sum: u64 = queues.iter().map(|q| q["offered"].as_u64().unwrap()).sum();
+    assert_eq!(sum, j["offered"].as_u64().unwrap());
+    let text = hotline(&["sim", "--scenario", scenario, "--hours", "4"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("acme/billing-es"));
 }
 
 #[test]

@@ -228,3 +228,36 @@ fn progress_is_reported_from_start_to_end() {
     assert!(seen.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(*seen.last().unwrap(), 1.0);
 }
+
+#[test]
+fn a_multi_queue_run_reports_each_queue_and_they_add_up_to_the_total() {
+    let text = include_str!("../../../hotline/demo/scenario.toml");
+    let base = SimConfig::single_queue(1, 1.0, 180.0, Some(180.0), 48.0, 20.0, 11);
+    let cfg = SimConfig::from_scenario(text, "scenario.toml", base).unwrap();
+    let r = run(&cfg, |_| {}).unwrap();
+    assert_eq!(r.queues.len(), 3);
+    assert_eq!(r.queues.iter().map(|q| q.offered).sum::<u64>(), r.offered);
+    assert_eq!(r.queues.iter().map(|q| q.answered).sum::<u64>(), r.answered);
+    assert_eq!(
+        r.queues.iter().map(|q| q.abandoned).sum::<u64>(),
+        r.abandoned
+    );
+    // The Spanish queue's stream has a 240 s lognormal handle time, the others 180 s.
+    let es = r
+        .queues
+        .iter()
+        .find(|q| q.queue.as_str() == "billing-es")
+        .unwrap();
+    assert!((es.aht_secs - 240.0).abs() < 20.0, "AHT {}", es.aht_secs);
+}
+
+#[test]
+fn a_scenario_naming_an_unknown_queue_is_refused_with_its_name() {
+    let text = "site = \"s\"\n[[tenant]]\nid = \"t\"\nskills = []\n[[queue]]\ntenant = \"t\"\nid = \"q\"\n[[agent]]\nid = \"a\"\nserves = [{ tenant = \"t\" }]\n[[sim.stream]]\ntenant = \"t\"\nqueue = \"nope\"\nper_hour = 10\n";
+    let base = SimConfig::single_queue(1, 1.0, 180.0, None, 1.0, 20.0, 1);
+    let err = SimConfig::from_scenario(text, "bad.toml", base).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "[[sim.stream]] 1 (t/nope) names unknown queue \"t/nope\""
+    );
+}
