@@ -21,6 +21,11 @@ enum Command {
     Up(UpArgs),
     /// Simulate a site in virtual time through the real ACD code.
     Sim(SimArgs),
+    /// Contact-center figures: staffing from a forecast.
+    Kpi {
+        #[command(subcommand)]
+        which: KpiCommand,
+    },
     /// Run a benchmark and print its figures.
     Bench {
         #[command(subcommand)]
@@ -117,6 +122,12 @@ enum BenchCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum KpiCommand {
+    /// Agents needed for a forecast (Erlang C), with service level, ASA and occupancy.
+    Staffing(crate::staffing::StaffingArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a site configuration file and say what is wrong, where.
     Check {
@@ -159,6 +170,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => crate::up::run(args),
         Command::Sim(args) => crate::simulate::run(args),
+        Command::Kpi { which } => match which {
+            KpiCommand::Staffing(a) => crate::staffing::run(a),
+        },
         Command::Bench { which } => match which {
             BenchCommand::Routing(a) => crate::bench::routing(a),
             BenchCommand::Sim(a) => crate::bench::sim(a),

@@ -7,6 +7,7 @@
 //!   simulated agents, and the status page.
 //! - [`status`]: the status page and its JSON API.
 //! - [`simulate`]: `hotline sim`, the virtual-time simulator with progress and summary.
+//! - [`staffing`]: `hotline kpi staffing`, Erlang C staffing from a forecast.
 //! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes.
 //!
 //! The binary parses configuration, starts logging and calls into the library crates;
@@ -16,6 +17,7 @@
 mod bench;
 mod cli;
 mod simulate;
+mod staffing;
 mod status;
 mod up;
 

@@ -174,3 +174,39 @@ fn up_on_a_port_in_use_exits_64_and_suggests_another() {
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pick another address with --listen"));
 }
+
+#[test]
+fn staffing_finds_the_fewest_agents_that_meet_the_target() {
+    // 100 contacts in 30 min at 180 s: 10 Erlangs. 13 agents give 79.6% in 20 s,
+    // 14 give 88.8% (checked against the direct Erlang C formula in hotline-kpi).
+    let out = hotline(&[
+        "kpi",
+        "staffing",
+        "--contacts",
+        "100",
+        "--interval-mins",
+        "30",
+        "--aht-secs",
+        "180",
+        "--sl",
+        "0.8",
+        "--sl-secs",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = last_json(&out);
+    assert_eq!(j["agents"], 14);
+    let sl = j["service_level"].as_f64().unwrap();
+    assert!((sl - 0.888).abs() < 0.002, "service level {sl}");
+    let occ = j["occupancy"].as_f64().unwrap();
+    assert!((occ - 10.0 / 14.0).abs() < 1e-9, "occupancy {occ}");
+    assert!(j["asa_secs"].as_f64().unwrap() > 0.0);
+    let bad = hotline(&["kpi", "staffing", "--contacts", "100", "--aht-secs", "0"]);
+    assert_eq!(bad.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--aht-secs"));
+}
