@@ -1368,11 +1368,12 @@ impl Engine {
     /// The agent's session reports a change of presence.
     pub fn set_availability(&mut self, now: Timestamp, agent: u32, av: Availability) {
         let ag = &mut self.agents[agent as usize];
+        let logging_out = !av.logged_in && ag.logged_in;
         if av.logged_in && !ag.logged_in {
             ag.logged_since = now;
             ag.idle_since = now;
         }
-        if !av.logged_in && ag.logged_in {
+        if logging_out {
             ag.logged_total += now.0.saturating_sub(ag.logged_since.0);
         }
         if av.ready && !ag.ready && ag.used.iter().all(|&u| u == 0) {
@@ -1383,7 +1384,39 @@ impl Engine {
         ag.status = av.status;
         self.logged_in.set(agent as usize, av.logged_in);
         self.refresh_available(agent);
+        if logging_out {
+            self.leave_when_empty(now, agent);
+        }
         self.try_agent(now, agent);
+    }
+
+    /// The agent just logged out: a queue it could serve that now has no eligible agent
+    /// logged in applies its "no agents" policy to the contacts waiting in it, as it
+    /// would to an arrival (a queue that keeps them, `stay`, does nothing).
+    fn leave_when_empty(&mut self, now: Timestamp, agent: u32) {
+        let queues: Vec<u32> = self.agents[agent as usize]
+            .queues
+            .iter()
+            .map(|aq| aq.queue)
+            .collect();
+        for qi in queues {
+            let q = &self.queues[qi as usize];
+            let act = q.when_no_agents;
+            let widest = &q.steps.last().expect("a queue has step 0").eligible;
+            if act == Act::Stay || widest.intersects(&self.logged_in) {
+                continue;
+            }
+            let mut waiting: Vec<(u64, usize)> = q
+                .waiting
+                .iter()
+                .flat_map(|w| w.values())
+                .map(|&k| (self.contacts[k].seq, k))
+                .collect();
+            waiting.sort_unstable();
+            for (_, key) in waiting {
+                self.apply_action(now, key, act, FailReason::NoAgents);
+            }
+        }
     }
 
     /// The agents' sessions failed together (their shard crashed). Offers they held

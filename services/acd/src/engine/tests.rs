@@ -865,3 +865,46 @@ fn agents_failing_together_never_receive_each_others_returned_offers() {
     assert_eq!(e.contact_state(c(1)), Some(ContactState::Queued));
     e.check_invariants().unwrap();
 }
+
+#[test]
+fn when_the_last_eligible_agent_logs_out_waiting_contacts_follow_the_no_agents_policy() {
+    let mut e = limits("when_no_agents = { action = \"overflow\", queue = \"backup\" }");
+    let ann = ready(&mut e, t(0.0), "ann");
+    e.arrive(t(1.0), arrival(1, "main")).unwrap();
+    assert_eq!(offers(&mut e), vec![(c(1), ann)]);
+    e.accepted(t(1.0), c(1), ann).unwrap();
+    e.arrive(t(2.0), arrival(2, "main")).unwrap();
+    e.arrive(t(3.0), arrival(3, "main")).unwrap();
+    // Going not ready keeps the contacts waiting: ann is still logged in.
+    e.set_availability(
+        t(4.0),
+        ann,
+        Availability {
+            logged_in: true,
+            ready: false,
+            status: AgentStatus::NotReady("break".into()),
+        },
+    );
+    assert_eq!(e.contact_state(c(2)), Some(ContactState::Queued));
+    kinds(&mut e);
+    e.ended(t(5.0), c(1), ann).unwrap();
+    e.wrap_up_done(t(5.0), c(1), ann).unwrap();
+    e.set_availability(
+        t(6.0),
+        ann,
+        Availability {
+            logged_in: false,
+            ready: false,
+            status: AgentStatus::LoggedOut,
+        },
+    );
+    let moved: Vec<_> = kinds(&mut e)
+        .into_iter()
+        .filter(|(_, k)| *k == "overflowed")
+        .collect();
+    assert_eq!(moved, vec![(c(2), "overflowed"), (c(3), "overflowed")]);
+    // In the backup queue they keep their order.
+    let gus = ready(&mut e, t(7.0), "gus");
+    assert_eq!(offers(&mut e), vec![(c(2), gus)]);
+    e.check_invariants().unwrap();
+}
