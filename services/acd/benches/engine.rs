@@ -47,14 +47,12 @@ fn engine_decisions(c: &mut Criterion) {
         engine
             .arrive(
                 now,
-                Arrival {
-                    contact: ContactId::from_u128(n),
-                    tenant: tenant.clone(),
-                    queue: queues[i % QUEUES].clone(),
-                    channel: Channel::Voice,
-                    priority: None,
-                    trace: None,
-                },
+                Arrival::new(
+                    ContactId::from_u128(n),
+                    tenant.clone(),
+                    queues[i % QUEUES].clone(),
+                    Channel::Voice,
+                ),
             )
             .expect("arrive");
         engine.take_output(&mut effects, &mut events);
@@ -77,14 +75,7 @@ fn engine_decisions(c: &mut Criterion) {
                 engine
                     .arrive(
                         now,
-                        Arrival {
-                            contact,
-                            tenant: tenant.clone(),
-                            queue: queues[q].clone(),
-                            channel: Channel::Voice,
-                            priority: None,
-                            trace: None,
-                        },
+                        Arrival::new(contact, tenant.clone(), queues[q].clone(), Channel::Voice),
                     )
                     .expect("arrive");
                 engine.take_output(&mut effects, &mut events);

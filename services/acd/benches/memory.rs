@@ -92,14 +92,7 @@ fn main() {
         let n = 100_000u128;
         let region = Region::new(GLOBAL);
         for i in 0..n {
-            site.arrive(Arrival {
-                contact: ContactId::from_u128(i + 1),
-                tenant: tenant.clone(),
-                queue: queues[i as usize % queues.len()].clone(),
-                channel: Channel::Voice,
-                priority: None,
-                trace: None,
-            })
+            site.arrive(Arrival::new(ContactId::from_u128(i + 1), tenant.clone(), queues[i as usize % queues.len()].clone(), Channel::Voice))
             .await
             .expect("arrive");
         }

@@ -65,6 +65,20 @@ pub struct Arrival {
     pub trace: Option<TraceId>,
 }
 
+impl Arrival {
+    /// An arrival with the queue's priority and a new trace.
+    pub fn new(contact: ContactId, tenant: TenantId, queue: QueueId, channel: Channel) -> Self {
+        Arrival {
+            contact,
+            tenant,
+            queue,
+            channel,
+            priority: None,
+            trace: None,
+        }
+    }
+}
+
 /// An offer for an agent's session to deliver.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Offer {
@@ -594,16 +608,6 @@ impl Engine {
             .get(agent)
             .copied()
             .ok_or_else(|| AcdError::UnknownAgent(agent.clone()))
-    }
-
-    /// The id of the agent at `ix`.
-    pub fn agent_id(&self, ix: u32) -> &AgentId {
-        &self.agents[ix as usize].id
-    }
-
-    /// How many agents are configured.
-    pub fn agent_count(&self) -> usize {
-        self.agents.len()
     }
 
     /// How many contacts the engine holds.

@@ -485,14 +485,12 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                     simulated += 1;
                     engine.arrive(
                         now,
-                        Arrival {
+                        Arrival::new(
                             contact,
-                            tenant: s.tenant.clone(),
-                            queue: s.queue.clone(),
-                            channel: channels[i as usize],
-                            priority: None,
-                            trace: None,
-                        },
+                            s.tenant.clone(),
+                            s.queue.clone(),
+                            channels[i as usize],
+                        ),
                     )?;
                     stream_of.insert(contact, i);
                     if let Some(p) = &patience {

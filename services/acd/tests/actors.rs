@@ -137,14 +137,12 @@ impl Harness {
         self.next += 1;
         let contact = ContactId::from_u128(self.next);
         self.site
-            .arrive(Arrival {
+            .arrive(Arrival::new(
                 contact,
-                tenant: TenantId::new("acme").unwrap(),
-                queue: QueueId::new(queue).unwrap(),
-                channel: Channel::Voice,
-                priority: None,
-                trace: None,
-            })
+                TenantId::new("acme").unwrap(),
+                QueueId::new(queue).unwrap(),
+                Channel::Voice,
+            ))
             .await
             .unwrap();
         settle().await;

@@ -282,16 +282,14 @@ async fn through_actors(config: &SiteConfig, args: &RoutingArgs) -> Result<Actor
     let router = site.router().clone();
     let send = move |n: u64, q: &QueueId| {
         sent[n as usize].store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        // Fresh ids, as an edge parsing a request would make them.
         let _ = router.cast(RouterMsg::Arrive(
-            Arrival {
-                contact: ContactId::from_u128(u128::from(n)),
-                // Fresh ids, as an edge parsing a request would make them.
-                tenant: tenant.detached(),
-                queue: q.detached(),
-                channel: hotline_core::channel::Channel::Voice,
-                priority: None,
-                trace: None,
-            },
+            Arrival::new(
+                ContactId::from_u128(u128::from(n)),
+                tenant.detached(),
+                q.detached(),
+                hotline_core::channel::Channel::Voice,
+            ),
             None,
         ));
     };
@@ -401,14 +399,12 @@ fn all_ready(engine: &mut Engine, n: usize) {
 }
 
 fn arrival(n: u64, tenant: &TenantId, queue: &QueueId) -> Arrival {
-    Arrival {
-        contact: ContactId::from_u128(u128::from(n)),
-        tenant: tenant.clone(),
-        queue: queue.clone(),
-        channel: hotline_core::channel::Channel::Voice,
-        priority: None,
-        trace: None,
-    }
+    Arrival::new(
+        ContactId::from_u128(u128::from(n)),
+        tenant.clone(),
+        queue.clone(),
+        hotline_core::channel::Channel::Voice,
+    )
 }
 
 /// Engine, idle floor: half the agents busy; each decision is a contact arriving and

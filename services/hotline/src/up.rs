@@ -251,14 +251,7 @@ async fn callers(
         tokio::time::sleep(Duration::from_secs_f64(rng.sample(gap))).await;
         let q = &config.queues[rng.random_range(0..config.queues.len())];
         let contact = ContactId::random();
-        let arrival = Arrival {
-            contact,
-            tenant: q.tenant.clone(),
-            queue: q.id.clone(),
-            channel: q.channel,
-            priority: None,
-            trace: None,
-        };
+        let arrival = Arrival::new(contact, q.tenant.clone(), q.id.clone(), q.channel);
         if let Err(e) = site.arrive(arrival).await {
             tracing::warn!(error = %e, "synthetic arrival refused");
             continue;

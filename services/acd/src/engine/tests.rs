@@ -38,14 +38,12 @@ fn c(n: u128) -> ContactId {
 }
 
 fn arrival(n: u128, queue: &str) -> Arrival {
-    Arrival {
-        contact: c(n),
-        tenant: TenantId::new("acme").unwrap(),
-        queue: QueueId::new(queue).unwrap(),
-        channel: Channel::Voice,
-        priority: None,
-        trace: None,
-    }
+    Arrival::new(
+        c(n),
+        TenantId::new("acme").unwrap(),
+        QueueId::new(queue).unwrap(),
+        Channel::Voice,
+    )
 }
 
 fn ready(e: &mut Engine, now: Timestamp, agent: &str) -> u32 {
