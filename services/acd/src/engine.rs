@@ -39,6 +39,7 @@ use crate::bits::Bits;
 use crate::config::{QueueAction, SiteConfig, Strategy};
 use crate::error::AcdError;
 use crate::ids::IdSource;
+use crate::journal::{JournalOp, JournaledContact};
 
 /// Overflow chains longer than this end the contact (a loop in configuration cannot
 /// bounce a contact forever).
@@ -63,6 +64,9 @@ pub struct Arrival {
     pub priority: Option<u8>,
     /// The trace of its journey; a new one when absent.
     pub trace: Option<TraceId>,
+    /// Who the customer is (caller number, chat user), when the channel knows: carried
+    /// on the `arrived` event for first-contact resolution and the CRM's screen pop.
+    pub customer: Option<std::sync::Arc<str>>,
 }
 
 impl Arrival {
@@ -75,6 +79,7 @@ impl Arrival {
             channel,
             priority: None,
             trace: None,
+            customer: None,
         }
     }
 }
@@ -456,6 +461,10 @@ pub struct Engine {
     reoffer_after: Duration,
     effects: Vec<Effect>,
     events: Vec<Event>,
+    /// Changes for the router's journal since it last took them; recorded only when
+    /// [`Engine::keep_journal`] asked for them (the simulator has no journal).
+    journal: Vec<JournalOp>,
+    journaling: bool,
 }
 
 // === impl Engine: construction and lookups ===
@@ -484,6 +493,8 @@ impl Engine {
             reoffer_after: Duration::from_secs(config.defaults.reoffer_after_secs.into()),
             effects: Vec::new(),
             events: Vec::new(),
+            journal: Vec::new(),
+            journaling: false,
         };
         for (i, t) in config.tenants.iter().enumerate() {
             e.tenants.push(t.id.detached());
@@ -653,12 +664,34 @@ impl Engine {
         events.append(&mut self.events);
     }
 
+    /// Records a [`JournalOp`] at every change a restarted router needs, from now on.
+    pub fn keep_journal(&mut self) {
+        self.journaling = true;
+    }
+
+    /// Journal operations recorded and not yet cleared, oldest first.
+    pub fn journal_ops(&self) -> &[JournalOp] {
+        &self.journal
+    }
+
+    /// Forgets the journal operations (after they were applied).
+    pub fn clear_journal_ops(&mut self) {
+        self.journal.clear();
+    }
+
+    fn note(&mut self, op: JournalOp) {
+        if self.journaling {
+            self.journal.push(op);
+        }
+    }
+
     /// The earliest time [`Engine::tick`] has work to do.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         self.timers.keys().next().map(|(t, _)| *t)
     }
 
-    fn key_of(&self, contact: ContactId) -> Result<usize, AcdError> {
+    /// The engine's key for a contact it holds (what its journal operations name).
+    pub(crate) fn key_of(&self, contact: ContactId) -> Result<usize, AcdError> {
         self.contact_ix
             .get(&contact)
             .copied()
@@ -693,7 +726,11 @@ impl Engine {
             return Err(AcdError::DuplicateContact(a.contact));
         }
         self.next_seq += 1;
-        let trace = a.trace.unwrap_or_else(|| self.ids.trace());
+        // A new trace takes its id from the event source at the message's time, like the
+        // events' ids: time-ordered the same, without reading the clock per arrival.
+        let trace = a
+            .trace
+            .unwrap_or_else(|| TraceId::from_u128(self.ids.event(now).as_u128()));
         let rec = ContactRec {
             id: a.contact,
             tenant,
@@ -718,7 +755,14 @@ impl Engine {
         };
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(a.contact, key);
-        self.emit(now, key, None, ContactEventKind::Arrived);
+        self.emit(
+            now,
+            key,
+            None,
+            ContactEventKind::Arrived {
+                customer: a.customer,
+            },
+        );
         self.join(now, key, qi);
         Ok(())
     }
@@ -764,7 +808,27 @@ impl Engine {
         q.len += 1;
         q.counters.entered += 1;
         let priority = c.priority;
+        let op = if entering {
+            JournalOp::Opened {
+                key,
+                contact: c.id,
+                tenant: c.tenant,
+                queue: qi,
+                channel: c.channel,
+                priority,
+                trace: c.trace,
+                at: now,
+            }
+        } else {
+            JournalOp::Requeued {
+                key,
+                queue: qi,
+                priority,
+                at: now,
+            }
+        };
         self.emit(now, key, None, ContactEventKind::Queued { priority });
+        self.note(op);
         let k = self.contacts[key].key();
         self.queues[qi as usize].waiting[0].insert(k, key);
         match act {
@@ -837,6 +901,7 @@ impl Engine {
             .apply(&ContactTransition::RequestCallback)
             .map_err(|e| AcdError::contact(contact, e))?;
         self.emit(now, key, None, ContactEventKind::CallbackRequested);
+        self.note(JournalOp::Callback { key });
         Ok(())
     }
 
@@ -915,6 +980,11 @@ impl Engine {
                 wait_ms: wait.as_millis() as u64,
             },
         );
+        self.note(JournalOp::Connected {
+            key,
+            agent,
+            at: now,
+        });
         Ok(())
     }
 
@@ -986,6 +1056,7 @@ impl Engine {
         let agent = c.agent;
         let contact = c.id;
         self.emit(now, key, agent, ContactEventKind::WrapUpStarted { talk_ms });
+        self.note(JournalOp::WrapUp { key, at: now });
         if by_customer && let Some(a) = agent {
             self.effects.push(Effect::CustomerEnded {
                 agent_ix: a,
@@ -1015,7 +1086,11 @@ impl Engine {
             now,
             key,
             Some(agent),
-            ContactEventKind::Done { talk_ms, wrap_ms },
+            ContactEventKind::Done {
+                talk_ms,
+                hold_ms: 0,
+                wrap_ms,
+            },
         );
         self.release(now, agent, key, true);
         self.remove(key);
@@ -1074,10 +1149,12 @@ impl Engine {
         }
     }
 
+    /// Forgets contact `key`, which has ended here.
     fn remove(&mut self, key: usize) {
         self.unschedule(key);
         let c = self.contacts.remove(key);
         self.contact_ix.remove(&c.id);
+        self.note(JournalOp::Closed { key });
     }
 
     fn overflow_to(&mut self, now: Timestamp, key: usize, to: u32, reason: &str) {
@@ -1250,6 +1327,10 @@ impl Engine {
 
 impl Engine {
     /// Offers waiting contact `key` to the best available eligible agent, if any.
+    ///
+    /// The strategy is matched once per decision, not once per candidate: on an idle
+    /// floor a decision weighs a hundred agents or more, and each strategy's loop is
+    /// then its own tight loop (round-robin's distance without a division).
     fn try_contact(&mut self, now: Timestamp, key: usize) {
         let c = &self.contacts[key];
         if !c.life.state().is_waiting() {
@@ -1258,37 +1339,66 @@ impl Engine {
         let q = &self.queues[c.queue as usize];
         let eligible = &q.steps[c.step as usize].eligible;
         let available = &self.available[c.channel.index()];
-        let n = self.agents.len() as u64;
-        let mut best: Option<((u64, u64), u32)> = None;
-        let agents = &self.agents;
-        eligible.for_each_common(available, |a| {
-            let a32 = a as u32;
-            if c.skips(a32, now) {
-                return;
+        let agents = &self.agents[..];
+        let best = match q.strategy {
+            Strategy::LongestIdle => lowest(
+                eligible,
+                available,
+                agents,
+                |a| !c.skips(a as u32, now),
+                |_, ag| (ag.idle_since.0, 0),
+            ),
+            Strategy::MostSkilled => {
+                let queue = c.queue;
+                lowest(
+                    eligible,
+                    available,
+                    agents,
+                    |a| !c.skips(a as u32, now),
+                    |_, ag| {
+                        let s = ag
+                            .queues
+                            .iter()
+                            .find(|x| x.queue == queue)
+                            .map_or(0, |x| x.score);
+                        (u64::from(u16::MAX - s), ag.idle_since.0)
+                    },
+                )
             }
-            let ag = &agents[a];
-            let score = match q.strategy {
-                Strategy::LongestIdle => (ag.idle_since.0, 0),
-                Strategy::MostSkilled => {
-                    let s = ag
-                        .queues
-                        .iter()
-                        .find(|x| x.queue == c.queue)
-                        .map_or(0, |x| x.score);
-                    (u64::from(u16::MAX - s), ag.idle_since.0)
-                }
-                Strategy::RoundRobin => {
-                    let cursor = u64::from(q.rr_cursor.wrapping_add(1)) % n.max(1);
-                    ((a as u64 + n - cursor) % n, 0)
-                }
-                Strategy::FewestContacts => (u64::from(ag.handled), ag.idle_since.0),
-                Strategy::LeastOccupied => (ag.occupancy_ppm(now), ag.idle_since.0),
-            };
-            if best.is_none_or(|(b, _)| score < b) {
-                best = Some((score, a32));
+            Strategy::RoundRobin => {
+                let n = agents.len().max(1);
+                let cursor = (q.rr_cursor.wrapping_add(1) as usize) % n;
+                lowest(
+                    eligible,
+                    available,
+                    agents,
+                    |a| !c.skips(a as u32, now),
+                    |a, _| {
+                        let d = if a >= cursor {
+                            a - cursor
+                        } else {
+                            a + n - cursor
+                        };
+                        (d as u64, 0)
+                    },
+                )
             }
-        });
-        if let Some((_, agent)) = best {
+            Strategy::FewestContacts => lowest(
+                eligible,
+                available,
+                agents,
+                |a| !c.skips(a as u32, now),
+                |_, ag| (u64::from(ag.handled), ag.idle_since.0),
+            ),
+            Strategy::LeastOccupied => lowest(
+                eligible,
+                available,
+                agents,
+                |a| !c.skips(a as u32, now),
+                |_, ag| (ag.occupancy_ppm(now), ag.idle_since.0),
+            ),
+        };
+        if let Some(agent) = best {
             self.offer(now, key, agent);
         }
     }
@@ -1328,6 +1438,7 @@ impl Engine {
 
     fn offer(&mut self, now: Timestamp, key: usize, agent: u32) {
         self.unschedule(key);
+        // The transition owns the agent's id: one clone, dropped with it.
         let agent_id = self.agents[agent as usize].id.clone();
         let c = &mut self.contacts[key];
         let k = c.key();
@@ -1336,7 +1447,7 @@ impl Engine {
         debug_assert!(removed.is_some(), "offered contact was not waiting");
         let callback = c.life.is_callback();
         c.life
-            .apply(&ContactTransition::Offer(agent_id.clone()))
+            .apply(&ContactTransition::Offer(agent_id))
             .expect("a waiting contact can always be offered");
         c.agent = Some(agent);
         c.attempts += 1;
@@ -1364,6 +1475,30 @@ impl Engine {
         self.emit(now, key, Some(agent), ContactEventKind::Offered { attempt });
         self.effects.push(Effect::Offer(offer));
     }
+}
+
+/// The agent in both `eligible` and `available` that `admits` with the lowest `score`
+/// (the lowest index among equals). Generic so that each strategy's call is one loop
+/// with its score inlined.
+#[inline(always)]
+fn lowest(
+    eligible: &Bits,
+    available: &Bits,
+    agents: &[AgentRt],
+    admits: impl Fn(usize) -> bool,
+    score: impl Fn(usize, &AgentRt) -> (u64, u64),
+) -> Option<u32> {
+    let mut best: Option<((u64, u64), u32)> = None;
+    eligible.for_each_common(available, |a| {
+        if !admits(a) {
+            return;
+        }
+        let s = score(a, &agents[a]);
+        if best.is_none_or(|(b, _)| s < b) {
+            best = Some((s, a as u32));
+        }
+    });
+    best.map(|(_, a)| a)
 }
 
 // === impl Engine: agents ===
@@ -1531,35 +1666,40 @@ impl Engine {
     pub fn restore_contact(
         &mut self,
         now: Timestamp,
-        j: &crate::journal::JournaledContact,
+        j: &JournaledContact,
     ) -> Result<Option<(u32, Slot, Duration)>, AcdError> {
-        let tenant = *self
-            .tenant_ix
-            .get(&j.tenant)
-            .ok_or_else(|| AcdError::UnknownTenant(j.tenant.clone()))?;
-        let Some(queue) = &j.queue else {
-            // Never queued: its arrival died with the router, and its caller was told.
-            return Ok(None);
+        // The journal holds this engine's indices (a restarted router has the same
+        // configuration); one out of range is a bug, reported rather than panicked on.
+        let bad = |what: &str, ix: u32| {
+            AcdError::Unavailable(format!(
+                "journaled contact {} names {what} #{ix}, which this site does not have",
+                j.contact
+            ))
         };
-        let qi =
-            *self.queue_ix[tenant as usize]
-                .get(queue)
-                .ok_or_else(|| AcdError::UnknownQueue {
-                    tenant: j.tenant.clone(),
-                    queue: queue.clone(),
-                })?;
+        let tenant = j.tenant;
+        let qi = j.queue;
+        let queue = match self.queues.get(qi as usize) {
+            Some(q) if q.tenant == tenant => q.id.clone(),
+            _ => return Err(bad("queue", qi)),
+        };
+        let agent = match j.agent {
+            Some(a) => match self.agents.get(a as usize) {
+                Some(ag) => Some((a, ag.id.clone())),
+                None => return Err(bad("agent", a)),
+            },
+            None => None,
+        };
         let mut life = ContactLife::new();
         let illegal = |e| AcdError::contact(j.contact, e);
-        life.apply(&ContactTransition::Enqueue(queue.clone()))
+        life.apply(&ContactTransition::Enqueue(queue))
             .map_err(illegal)?;
         if j.callback {
             life.apply(&ContactTransition::RequestCallback)
                 .map_err(illegal)?;
         }
-        let held = match (j.state, &j.agent) {
-            (ContactState::Connected | ContactState::WrapUp, Some(agent)) => {
-                let a = self.agent_index(agent)?;
-                life.apply(&ContactTransition::Offer(agent.clone()))
+        let held = match (j.state, agent) {
+            (ContactState::Connected | ContactState::WrapUp, Some((a, agent))) => {
+                life.apply(&ContactTransition::Offer(agent))
                     .map_err(illegal)?;
                 life.apply(&ContactTransition::Accept).map_err(illegal)?;
                 if j.state == ContactState::WrapUp {

@@ -8,8 +8,8 @@
 //! Supervision: an agent shard that panics is restarted with its agents and the contacts
 //! they held in conversation or wrap-up; the offers they held go back to their places in
 //! line. The router itself is supervised by the site ([`crate::site`]): after each
-//! message it writes its events to the [`Journal`] and publishes them, and a new router
-//! rebuilds everything from the journal.
+//! message it applies the engine's journal operations to the [`Journal`] and publishes
+//! the message's events, and a new router rebuilds everything from the journal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -25,7 +25,7 @@ use crate::config::SiteConfig;
 use crate::engine::{Arrival, Availability, Effect, Engine, SiteSnapshot};
 use crate::error::AcdError;
 use crate::ids::IdSource;
-use crate::journal::Journal;
+use crate::journal::{Journal, JournaledContact};
 use crate::session::{AgentProfile, AgentSession};
 
 type Reply<T> = Option<RpcReplyPort<Result<T, AcdError>>>;
@@ -159,6 +159,10 @@ pub struct RouterState {
     /// The time of the message being handled (read once per message or batch).
     now: Timestamp,
     journal: Arc<Mutex<Journal>>,
+    /// After a restore: the journal's open contacts under the keys this engine gave
+    /// them, filed with the first journal write (under the same lock as the operations
+    /// that already name those keys).
+    rekey: Option<Vec<(usize, JournaledContact)>>,
     flush_armed: bool,
 }
 
@@ -175,7 +179,8 @@ impl Actor for RouterActor {
         myself: ActorRef<RouterMsg>,
         args: RouterArgs,
     ) -> Result<RouterState, ActorProcessingErr> {
-        let engine = Engine::new(&args.config, args.ids.fork(0))?;
+        let mut engine = Engine::new(&args.config, args.ids.fork(0))?;
+        engine.keep_journal();
         let profiles = AgentProfile::all(&args.config);
         let now = args.clock.now();
         let mut state = RouterState {
@@ -194,6 +199,7 @@ impl Actor for RouterActor {
             now,
             flush_armed: false,
             journal: args.journal,
+            rekey: None,
         };
         let restored = state.restore(now);
         for (k, agents) in restored.into_iter().enumerate() {
@@ -248,13 +254,23 @@ impl Actor for RouterActor {
 // === impl RouterState ===
 
 impl RouterState {
-    /// Writes the engine's new events to the journal and publishes them, together,
-    /// after each message: a router that panics while handling a message has done
-    /// neither for it, so the log never misses what the journal has (nor the reverse).
+    /// Applies the engine's new journal operations and publishes its new events,
+    /// together, after each message: a router that panics while handling a message has
+    /// done neither for it, so the log never misses what the journal has (nor the
+    /// reverse). A message that changed nothing the journal keeps takes no lock.
     fn journal_new(&mut self) {
+        let ops = self.engine.journal_ops();
+        if !ops.is_empty() || self.rekey.is_some() {
+            let mut j = lock(&self.journal);
+            if let Some(restored) = self.rekey.take() {
+                j.rekey(restored);
+            }
+            j.apply(ops);
+            drop(j);
+            self.engine.clear_journal_ops();
+        }
         let events = self.engine.events();
         if !events.is_empty() {
-            lock(&self.journal).record(events);
             self.sink.publish(events);
             self.engine.clear_events();
         }
@@ -298,6 +314,12 @@ impl RouterState {
                 }
             }
         }
+        self.rekey = Some(
+            contacts
+                .iter()
+                .filter_map(|c| Some((self.engine.key_of(c.contact).ok()?, *c)))
+                .collect(),
+        );
         self.engine.rematch(now);
         for (ix, a) in agents {
             let slots = held.remove(&ix).unwrap_or_default();

@@ -572,7 +572,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                 continue;
             };
             match &c.kind {
-                ContactEventKind::Arrived => {
+                ContactEventKind::Arrived { .. } => {
                     if let Some(b) = batch_of(e.at) {
                         let stream = stream_of.get(&c.contact).copied().unwrap_or(0) as usize;
                         tracked.insert(

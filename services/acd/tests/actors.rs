@@ -214,7 +214,9 @@ async fn a_contact_goes_from_arrival_through_wrap_up_to_done() {
     );
     let done = h.sink.events().into_iter().find_map(|e| match e.body {
         EventBody::Contact(x) if x.contact == c => match x.kind {
-            ContactEventKind::Done { talk_ms, wrap_ms } => Some((talk_ms, wrap_ms)),
+            ContactEventKind::Done {
+                talk_ms, wrap_ms, ..
+            } => Some((talk_ms, wrap_ms)),
             _ => None,
         },
         _ => None,

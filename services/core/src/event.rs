@@ -8,6 +8,8 @@
 //! Figures consumers need (wait, talk and wrap-up times) travel in the events themselves,
 //! so KPI can compute them without joining anything.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentStatus;
@@ -82,7 +84,12 @@ pub struct ContactEvent {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ContactEventKind {
     /// Reached the site.
-    Arrived,
+    Arrived {
+        /// Who the customer is, as the channel knows them (caller number, chat user,
+        /// e-mail), when known: what first-contact resolution and the CRM's screen pop
+        /// match on.
+        customer: Option<Arc<str>>,
+    },
     /// Entered an IVR flow.
     IvrEntered,
     /// Joined the queue named in the event.
@@ -118,8 +125,10 @@ pub enum ContactEventKind {
     },
     /// Wrap-up ended; the contact is handled. Terminal.
     Done {
-        /// Time in conversation, in milliseconds.
+        /// Time in conversation, in milliseconds (hold included).
         talk_ms: u64,
+        /// Of the conversation, time the customer was on hold, in milliseconds.
+        hold_ms: u64,
         /// Time in wrap-up, in milliseconds.
         wrap_ms: u64,
     },
@@ -141,6 +150,12 @@ pub enum ContactEventKind {
         to: OverflowTarget,
         /// Why, e.g. `max_wait`, `queue_full`, `no_agents`, `supervisor`.
         reason: String,
+    },
+    /// An agent transferred the contact (the event's queue is the one it left, the
+    /// event's agent the one who transferred it).
+    Transferred {
+        /// Where it went.
+        to: OverflowTarget,
     },
     /// The customer left a voicemail. Terminal.
     Voicemail {
@@ -170,7 +185,7 @@ impl ContactEventKind {
     /// The snake_case name of the event.
     pub fn name(&self) -> &'static str {
         match self {
-            ContactEventKind::Arrived => "arrived",
+            ContactEventKind::Arrived { .. } => "arrived",
             ContactEventKind::IvrEntered => "ivr_entered",
             ContactEventKind::Queued { .. } => "queued",
             ContactEventKind::Expanded { .. } => "expanded",
@@ -183,6 +198,7 @@ impl ContactEventKind {
             ContactEventKind::CallbackOffered => "callback_offered",
             ContactEventKind::CallbackRequested => "callback_requested",
             ContactEventKind::Overflowed { .. } => "overflowed",
+            ContactEventKind::Transferred { .. } => "transferred",
             ContactEventKind::Voicemail { .. } => "voicemail",
             ContactEventKind::Failed { .. } => "failed",
         }

@@ -148,7 +148,9 @@ impl From<&ContactEvent> for pb::ContactEvent {
     fn from(c: &ContactEvent) -> Self {
         use pc::Kind;
         let kind = match &c.kind {
-            ContactEventKind::Arrived => Kind::Arrived(pc::Arrived {}),
+            ContactEventKind::Arrived { customer } => Kind::Arrived(pc::Arrived {
+                customer: customer.as_deref().unwrap_or_default().to_owned(),
+            }),
             ContactEventKind::IvrEntered => Kind::IvrEntered(pc::IvrEntered {}),
             ContactEventKind::Queued { priority } => Kind::Queued(pc::Queued {
                 priority: u32::from(*priority),
@@ -168,8 +170,13 @@ impl From<&ContactEvent> for pb::ContactEvent {
             ContactEventKind::WrapUpStarted { talk_ms } => {
                 Kind::WrapUpStarted(pc::WrapUpStarted { talk_ms: *talk_ms })
             }
-            ContactEventKind::Done { talk_ms, wrap_ms } => Kind::Done(pc::Done {
+            ContactEventKind::Done {
+                talk_ms,
+                hold_ms,
+                wrap_ms,
+            } => Kind::Done(pc::Done {
                 talk_ms: *talk_ms,
+                hold_ms: *hold_ms,
                 wrap_ms: *wrap_ms,
             }),
             ContactEventKind::Abandoned {
@@ -186,6 +193,9 @@ impl From<&ContactEvent> for pb::ContactEvent {
             ContactEventKind::Overflowed { to, reason } => Kind::Overflowed(pc::Overflowed {
                 to: Some(to.into()),
                 reason: reason.clone(),
+            }),
+            ContactEventKind::Transferred { to } => Kind::Transferred(pc::Transferred {
+                to: Some(to.into()),
             }),
             ContactEventKind::Voicemail { reason } => Kind::Voicemail(pc::Voicemail {
                 reason: reason.clone(),
@@ -210,7 +220,9 @@ impl TryFrom<pb::ContactEvent> for ContactEvent {
     fn try_from(c: pb::ContactEvent) -> Result<Self, DecodeError> {
         use pc::Kind;
         let kind = match c.kind {
-            Some(Kind::Arrived(pc::Arrived {})) => ContactEventKind::Arrived,
+            Some(Kind::Arrived(k)) => ContactEventKind::Arrived {
+                customer: (!k.customer.is_empty()).then(|| k.customer.into()),
+            },
             Some(Kind::IvrEntered(pc::IvrEntered {})) => ContactEventKind::IvrEntered,
             Some(Kind::Queued(k)) => ContactEventKind::Queued {
                 priority: decode_u8("ContactEvent.Queued.priority", k.priority)?,
@@ -226,6 +238,7 @@ impl TryFrom<pb::ContactEvent> for ContactEvent {
             Some(Kind::WrapUpStarted(k)) => ContactEventKind::WrapUpStarted { talk_ms: k.talk_ms },
             Some(Kind::Done(k)) => ContactEventKind::Done {
                 talk_ms: k.talk_ms,
+                hold_ms: k.hold_ms,
                 wrap_ms: k.wrap_ms,
             },
             Some(Kind::Abandoned(k)) => ContactEventKind::Abandoned {
@@ -248,6 +261,16 @@ impl TryFrom<pb::ContactEvent> for ContactEvent {
                     }
                 },
                 reason: k.reason,
+            },
+            Some(Kind::Transferred(k)) => ContactEventKind::Transferred {
+                to: match k.to {
+                    Some(to) => to.try_into()?,
+                    None => {
+                        return Err(DecodeError::Missing {
+                            field: "ContactEvent.Transferred.to",
+                        });
+                    }
+                },
             },
             Some(Kind::Voicemail(k)) => ContactEventKind::Voicemail { reason: k.reason },
             Some(Kind::Failed(k)) => ContactEventKind::Failed {

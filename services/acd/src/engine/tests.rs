@@ -668,6 +668,53 @@ fn a_supervisor_move_keeps_the_contacts_age_in_the_new_queue() {
 }
 
 #[test]
+fn a_restarted_engine_puts_back_from_the_journal_what_the_first_one_left_open() {
+    let mut e = limits("");
+    e.keep_journal();
+    let ann = ready(&mut e, t(0.0), "ann");
+    e.arrive(t(1.0), arrival(3, "main")).unwrap();
+    handle(&mut e, t(2.0), c(3), ann);
+    e.arrive(t(3.0), arrival(2, "main")).unwrap();
+    e.accepted(t(4.0), c(2), ann).unwrap();
+    e.arrive(t(5.0), arrival(1, "main")).unwrap();
+    let backup = QueueId::new("backup").unwrap();
+    e.move_contact(t(6.0), c(1), &backup, "supervisor").unwrap();
+    e.request_callback(t(7.0), c(1)).unwrap();
+    let mut journal = crate::journal::Journal::default();
+    journal.apply(e.journal_ops());
+    let open = journal.contacts();
+    // The ended contact is gone; the others are in arrival order, the moved one with
+    // its first arrival time kept.
+    assert_eq!(
+        open.iter().map(|j| j.contact).collect::<Vec<_>>(),
+        vec![c(2), c(1)]
+    );
+    assert_eq!(
+        (open[1].queued_at, open[1].in_queue_since),
+        (t(5.0), t(6.0))
+    );
+
+    let mut r = limits("");
+    let ann = ready(&mut r, t(8.0), "ann");
+    let held: Vec<_> = open
+        .iter()
+        .map(|j| r.restore_contact(t(8.0), j).unwrap())
+        .collect();
+    assert_eq!(
+        held[0].map(|(a, s, _)| (a, s.contact, s.phase)),
+        Some((ann, c(2), SlotPhase::OnContact))
+    );
+    assert_eq!(held[1], None);
+    assert_eq!(r.contact_state(c(1)), Some(ContactState::CallbackRequested));
+    r.rematch(t(8.0));
+    assert!(offers(&mut r).is_empty());
+    // Still waiting in the queue it was moved to.
+    let gus = ready(&mut r, t(9.0), "gus");
+    assert_eq!(offers(&mut r), vec![(c(1), gus)]);
+    r.check_invariants().unwrap();
+}
+
+#[test]
 fn the_snapshot_shows_waiting_contacts_oldest_wait_and_agents_by_state() {
     let mut e = engine(ONE_QUEUE);
     e.arrive(t(0.0), arrival(1, "billing")).unwrap();

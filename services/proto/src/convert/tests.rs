@@ -68,7 +68,9 @@ fn overflow_target() -> impl Strategy<Value = OverflowTarget> {
 fn contact_event_kind() -> impl Strategy<Value = ContactEventKind> {
     use ContactEventKind as K;
     prop_oneof![
-        Just(K::Arrived),
+        proptest::option::of("[^\\x00]{1,20}").prop_map(|customer| K::Arrived {
+            customer: customer.map(Into::into)
+        }),
         Just(K::IvrEntered),
         any::<u8>().prop_map(|priority| K::Queued { priority }),
         any::<u8>().prop_map(|step| K::Expanded { step }),
@@ -76,7 +78,13 @@ fn contact_event_kind() -> impl Strategy<Value = ContactEventKind> {
         decline_reason().prop_map(|reason| K::OfferDeclined { reason }),
         any::<u64>().prop_map(|wait_ms| K::Connected { wait_ms }),
         any::<u64>().prop_map(|talk_ms| K::WrapUpStarted { talk_ms }),
-        (any::<u64>(), any::<u64>()).prop_map(|(talk_ms, wrap_ms)| K::Done { talk_ms, wrap_ms }),
+        (any::<u64>(), any::<u64>(), any::<u64>()).prop_map(|(talk_ms, hold_ms, wrap_ms)| {
+            K::Done {
+                talk_ms,
+                hold_ms,
+                wrap_ms,
+            }
+        }),
         (any::<u64>(), any::<bool>()).prop_map(|(wait_ms, while_offered)| K::Abandoned {
             wait_ms,
             while_offered
@@ -84,6 +92,7 @@ fn contact_event_kind() -> impl Strategy<Value = ContactEventKind> {
         Just(K::CallbackOffered),
         Just(K::CallbackRequested),
         (overflow_target(), any::<String>()).prop_map(|(to, reason)| K::Overflowed { to, reason }),
+        overflow_target().prop_map(|to| K::Transferred { to }),
         any::<String>().prop_map(|reason| K::Voicemail { reason }),
         fail_reason().prop_map(|reason| K::Failed { reason }),
     ]
@@ -193,7 +202,7 @@ fn the_event_strategy_reaches_every_variant() {
         }
     }
     // As many as the core enums have variants; update with them.
-    assert_eq!(contact_kinds.len(), 15, "contact event kinds reached");
+    assert_eq!(contact_kinds.len(), 16, "contact event kinds reached");
     assert_eq!(agent_kinds.len(), 13, "agent event kinds reached");
     assert_eq!(statuses.len(), 6, "agent statuses reached");
 }
@@ -268,7 +277,7 @@ fn a_contact_outside_any_queue_is_sent_without_a_queue_field() {
         unreachable!()
     };
     c.queue = None;
-    c.kind = ContactEventKind::Arrived;
+    c.kind = ContactEventKind::Arrived { customer: None };
     let mut wire = pb::Event::from(&e);
     assert_eq!(contact_part(&mut wire).queue, None);
     assert_eq!(decode_wire(wire), Ok(e));
