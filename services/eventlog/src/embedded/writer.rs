@@ -1,0 +1,429 @@
+//! The writer thread: the only code that appends to segment files.
+//!
+//! Producers hand batches over a channel and wait on a oneshot. The thread takes every
+//! batch waiting, frames the records into one buffer per partition, writes each buffer
+//! with one `write` call, makes them durable under the [`FsyncPolicy`] (one fsync per
+//! file covers every batch in the round: group commit), then moves each partition's
+//! [`View`](super::partition::View) forward so consumers see the records, wakes them
+//! and answers the producers. Running on its own OS thread, blocking file I/O never
+//! stalls the tokio runtime.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{oneshot, watch};
+
+use super::frame;
+use super::partition::{INDEX_EVERY, PartitionLog, SegInfo, io, segment_path};
+use super::{FsyncPolicy, TopicLog};
+use crate::log::{Error, Message, Offset, Result, partition_for};
+
+/// At most this many batches are taken into one round.
+const MAX_ROUND: usize = 1024;
+
+/// A request to the writer thread.
+pub(crate) struct Append {
+    /// The topic.
+    pub topic: Arc<TopicLog>,
+    /// The messages, in order.
+    pub messages: Vec<Message>,
+    /// Where to answer once they are durable (or failed).
+    pub reply: oneshot::Sender<Result<()>>,
+}
+
+/// How the writer thread behaves.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterConfig {
+    pub fsync: FsyncPolicy,
+    pub segment_bytes: u64,
+}
+
+/// A failure kept to answer every batch that touched the partition.
+#[derive(Debug, Clone)]
+struct Failure {
+    op: &'static str,
+    path: std::path::PathBuf,
+    kind: std::io::ErrorKind,
+    message: String,
+}
+
+impl Failure {
+    fn from_error(e: &Error) -> Self {
+        match e {
+            Error::Io { op, path, source } => Failure {
+                op,
+                path: path.clone(),
+                kind: source.kind(),
+                message: source.to_string(),
+            },
+            other => Failure {
+                op: "write",
+                path: Default::default(),
+                kind: std::io::ErrorKind::Other,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn to_error(&self) -> Error {
+        Error::Io {
+            op: self.op,
+            path: self.path.clone(),
+            source: std::io::Error::new(
+                self.kind,
+                format!(
+                    "{} (the partition refuses appends until the log is reopened)",
+                    self.message
+                ),
+            ),
+        }
+    }
+}
+
+/// The writer's state for one partition.
+struct PartWriter {
+    part: Arc<PartitionLog>,
+    file: File,
+    /// The active segment's base and its bytes written so far.
+    base: Offset,
+    len: u64,
+    /// The offset the next record gets.
+    next: Offset,
+    /// Framed records not yet written.
+    buf: Vec<u8>,
+    /// Segment changes not yet visible to readers.
+    pending: Vec<SegInfo>,
+    last_indexed: Option<u64>,
+    /// Whether it was written since the last fsync.
+    unsynced: bool,
+    /// Whether it has changes not yet visible.
+    unpublished: bool,
+    failed: Option<Failure>,
+}
+
+impl PartWriter {
+    fn open(part: Arc<PartitionLog>) -> Result<Self> {
+        let (base, path, len, next, last_indexed) = {
+            let view = part.view();
+            let seg = view.segments.last().ok_or_else(|| {
+                Error::Config(format!(
+                    "partition directory {} has no segment",
+                    part.dir.display()
+                ))
+            })?;
+            (
+                seg.base,
+                seg.path.clone(),
+                seg.len,
+                view.end,
+                seg.index.last().map(|i| i.1),
+            )
+        };
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&*path)
+            .map_err(io("open", &path))?;
+        Ok(Self {
+            part,
+            file,
+            base,
+            len,
+            next,
+            buf: Vec::with_capacity(64 * 1024),
+            pending: Vec::new(),
+            last_indexed,
+            unsynced: false,
+            unpublished: false,
+            failed: None,
+        })
+    }
+
+    /// The pending change of the active segment, created on first use.
+    fn active(&mut self) -> &mut SegInfo {
+        if self.pending.last().is_none_or(|s| s.base != self.base) {
+            self.pending.push(SegInfo {
+                base: self.base,
+                path: Arc::new(segment_path(&self.part.dir, self.base)),
+                len: self.len,
+                index: Vec::new(),
+                max_ts: i64::MIN,
+                next_offset: self.next,
+            });
+        }
+        let last = self.pending.len() - 1;
+        &mut self.pending[last]
+    }
+
+    /// Frames `message` into the buffer, rolling to a new segment first if full.
+    fn append(&mut self, message: &Message, config: &WriterConfig) -> Result<()> {
+        let at = self.len + self.buf.len() as u64;
+        if at > 0 && at + frame::framed_len(message) as u64 > config.segment_bytes {
+            self.roll(config)?;
+        }
+        let at = self.len + self.buf.len() as u64;
+        let offset = self.next;
+        frame::encode(&mut self.buf, offset, message);
+        self.next += 1;
+        let index = self.last_indexed.is_none_or(|l| at - l >= INDEX_EVERY);
+        if index {
+            self.last_indexed = Some(at);
+        }
+        let next = self.next;
+        let seg = self.active();
+        if index {
+            seg.index.push((offset, at));
+        }
+        seg.max_ts = seg.max_ts.max(message.timestamp_ms);
+        seg.next_offset = next;
+        Ok(())
+    }
+
+    /// Writes the buffer to the file with one call.
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let path = segment_path(&self.part.dir, self.base);
+        self.file
+            .write_all(&self.buf)
+            .map_err(io("append to", &path))?;
+        self.len += self.buf.len() as u64;
+        self.buf.clear();
+        let len = self.len;
+        self.active().len = len;
+        self.unsynced = true;
+        self.unpublished = true;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        if self.unsynced {
+            let path = segment_path(&self.part.dir, self.base);
+            self.file.sync_data().map_err(io("fsync", &path))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment and starts the next one at the next offset.
+    fn roll(&mut self, config: &WriterConfig) -> Result<()> {
+        self.flush()?;
+        if config.fsync != FsyncPolicy::Never {
+            self.sync()?;
+        }
+        let path = segment_path(&self.part.dir, self.next);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io("create", &path))?;
+        if config.fsync != FsyncPolicy::Never {
+            File::open(&self.part.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("fsync", &self.part.dir))?;
+        }
+        self.file = file;
+        self.base = self.next;
+        self.len = 0;
+        self.last_indexed = None;
+        self.active();
+        self.unpublished = true;
+        Ok(())
+    }
+
+    /// Makes everything written visible to readers.
+    fn publish(&mut self) {
+        if !self.unpublished {
+            return;
+        }
+        let mut view = self.part.view();
+        for seg in self.pending.drain(..) {
+            match view.segments.iter_mut().rev().find(|s| s.base == seg.base) {
+                Some(s) => {
+                    s.len = seg.len;
+                    s.index.extend(seg.index);
+                    s.max_ts = s.max_ts.max(seg.max_ts);
+                    s.next_offset = seg.next_offset;
+                }
+                None => view.segments.push(seg),
+            }
+        }
+        view.end = self.next;
+        self.unpublished = false;
+    }
+
+    fn fail(&mut self, e: &Error) {
+        tracing::error!(
+            topic = %self.part.topic, partition = self.part.partition, error = %e,
+            "event log partition failed; it refuses appends until the log is reopened"
+        );
+        self.failed = Some(Failure::from_error(e));
+    }
+}
+
+/// A batch waiting for its answer.
+struct Waiting {
+    reply: oneshot::Sender<Result<()>>,
+    parts: Vec<usize>,
+    error: Option<Error>,
+}
+
+/// The writer thread's loop; returns when every sender is gone.
+pub(crate) fn run(rx: Receiver<Append>, config: WriterConfig, wake: watch::Sender<u64>) {
+    let mut writers: HashMap<usize, PartWriter> = HashMap::new();
+    let mut waiting: Vec<Waiting> = Vec::new();
+    let mut last_sync = Instant::now();
+    let interval = match config.fsync {
+        FsyncPolicy::Interval(d) => Some(d),
+        _ => None,
+    };
+    loop {
+        let first = if waiting.is_empty() {
+            match rx.recv() {
+                Ok(a) => Some(a),
+                Err(_) => break,
+            }
+        } else {
+            let due = last_sync + interval.unwrap_or(Duration::ZERO);
+            match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(a) => Some(a),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        let mut round = Vec::new();
+        if let Some(a) = first {
+            round.push(a);
+            while round.len() < MAX_ROUND {
+                match rx.try_recv() {
+                    Ok(a) => round.push(a),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut dirty = Vec::new();
+        for append in round {
+            waiting.push(apply(append, &mut writers, &mut dirty, &config));
+        }
+        for key in &dirty {
+            if let Some(w) = writers.get_mut(key)
+                && w.failed.is_none()
+                && let Err(e) = w.flush()
+            {
+                w.fail(&e);
+            }
+        }
+        let sync_now = match interval {
+            Some(d) => last_sync.elapsed() >= d,
+            None => true,
+        };
+        if sync_now {
+            if config.fsync != FsyncPolicy::Never {
+                for w in writers.values_mut() {
+                    if w.failed.is_none()
+                        && let Err(e) = w.sync()
+                    {
+                        w.fail(&e);
+                    }
+                }
+            }
+            last_sync = Instant::now();
+            finish(&mut writers, &mut waiting, &wake);
+        }
+    }
+    // Every producer is gone: make what was written durable before the log closes.
+    if config.fsync != FsyncPolicy::Never {
+        for w in writers.values_mut() {
+            if w.failed.is_none()
+                && let Err(e) = w.sync()
+            {
+                w.fail(&e);
+            }
+        }
+    }
+    finish(&mut writers, &mut waiting, &wake);
+}
+
+/// Frames one batch into its partitions' buffers.
+fn apply(
+    append: Append,
+    writers: &mut HashMap<usize, PartWriter>,
+    dirty: &mut Vec<usize>,
+    config: &WriterConfig,
+) -> Waiting {
+    let Append {
+        topic,
+        messages,
+        reply,
+    } = append;
+    let mut waiting = Waiting {
+        reply,
+        parts: Vec::new(),
+        error: None,
+    };
+    let count = topic.partitions.len() as u32;
+    for message in &messages {
+        let part = &topic.partitions[partition_for(&message.key, count) as usize];
+        let key = Arc::as_ptr(part) as usize;
+        let w = match writers.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => match PartWriter::open(part.clone()) {
+                Ok(w) => v.insert(w),
+                Err(e) => {
+                    waiting.error = Some(e);
+                    return waiting;
+                }
+            },
+        };
+        if let Some(f) = &w.failed {
+            waiting.error = Some(f.to_error());
+            return waiting;
+        }
+        if !waiting.parts.contains(&key) {
+            waiting.parts.push(key);
+        }
+        if !dirty.contains(&key) {
+            dirty.push(key);
+        }
+        if let Err(e) = w.append(message, config) {
+            w.fail(&e);
+            waiting.error = Some(e);
+            return waiting;
+        }
+    }
+    waiting
+}
+
+/// Publishes what is durable, wakes consumers and answers the waiting producers.
+fn finish(
+    writers: &mut HashMap<usize, PartWriter>,
+    waiting: &mut Vec<Waiting>,
+    wake: &watch::Sender<u64>,
+) {
+    let mut published = false;
+    for w in writers.values_mut() {
+        if w.failed.is_none() && w.unpublished {
+            w.publish();
+            published = true;
+        }
+    }
+    if published {
+        wake.send_modify(|n| *n = n.wrapping_add(1));
+    }
+    for mut wait in waiting.drain(..) {
+        let error = wait.error.take().or_else(|| {
+            wait.parts
+                .iter()
+                .find_map(|k| writers.get(k).and_then(|w| w.failed.as_ref()))
+                .map(Failure::to_error)
+        });
+        let _ = wait.reply.send(match error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        });
+    }
+}

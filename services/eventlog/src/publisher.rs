@@ -1,0 +1,661 @@
+//! The ACD's event sink: an outbox that keeps the ACD working while the log is away.
+//!
+//! # Why
+//!
+//! The ACD's actors call [`EventSink::publish`] synchronously and must never wait for a
+//! broker. So [`Publisher::publish`] only encodes the events and hands them over an
+//! unbounded channel; durability and delivery happen behind it, in order.
+//!
+//! # Data flow
+//!
+//! ```text
+//! spooled (production, target = Kafka):
+//!   publish ─encode─▶ channel ─▶ writer ──append──▶ spool (a local EventLog, one partition)
+//!                                                     │ own consumer group
+//!                                                     ▼
+//!                                      forwarder ──send, retry with backoff──▶ target
+//!                                                     └─ commit spool offset after the ack
+//! direct (target = the embedded log itself):
+//!   publish ─encode─▶ channel ─▶ writer ──append──▶ target
+//! ```
+//!
+//! - **Order**: one channel, one writer, a one-partition spool and one forwarder that
+//!   sends a batch and retries it until acknowledged before reading on: events reach
+//!   the target in publish order (so per key too). A retried batch may be delivered
+//!   twice; consumers drop duplicates by event id.
+//! - **Outage**: the forwarder retries with capped exponential backoff
+//!   ([`PublisherConfig::retry_min`] → [`PublisherConfig::retry_max`]); meanwhile events
+//!   pile up in the spool on local disk and are replayed in order when the target
+//!   returns. A process restart resumes from the spool's committed offset.
+//!   Errors the target calls fatal (not [`Error::is_retryable`]: an unknown topic, a
+//!   refused message) are retried the same way and logged as not retryable: dropping
+//!   them would lose events silently, and the stuck stream shows in
+//!   [`PublisherStats::last_error`] and a growing `pending`.
+//! - **Bound**: at most [`PublisherConfig::max_pending_bytes`] of encoded events are
+//!   pending (in the channel or in the spool, not yet acknowledged by the target). Past
+//!   that, `publish` drops new events, counts them in [`PublisherStats::dropped`] and
+//!   logs at `error` level (the first drop, every tenfold, and when accepting resumes):
+//!   losing the newest events of an hours-long outage beats filling the disk under the
+//!   ACD. The count is for `/metrics` and an alert.
+//!   Pending bytes are counted in memory from process start: a backlog left in the
+//!   spool by an earlier process is forwarded but not counted against the bound.
+//! - **Shutdown**: [`Publisher::shutdown`] stops accepting, writes what was handed
+//!   over, and forwards until nothing is pending or the deadline passes; whatever is
+//!   left stays in the spool for the next start.
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hotline_core::event::{Event, EventSink};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::events::message_for;
+use crate::log::{
+    Consumer, ConsumerConfig, Error, EventLog, Message, Producer, Result, StartFrom, TopicSpec,
+};
+use crate::topics;
+
+/// The spool's topic (in the spool log, not the target).
+pub const SPOOL_TOPIC: &str = "hotline.spool.v1";
+/// The spool consumer group of the forwarder.
+pub const SPOOL_GROUP: &str = "hotline-publisher-forwarder";
+
+/// How the publisher behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublisherConfig {
+    /// The target topic events go to.
+    pub topic: String,
+    /// Most encoded bytes pending (handed over but not yet acknowledged by the
+    /// target) before `publish` drops new events.
+    pub max_pending_bytes: u64,
+    /// Most messages the writer appends, or the forwarder sends, in one batch.
+    pub max_batch: usize,
+    /// First wait after a failed send to the target (or append to the spool).
+    pub retry_min: Duration,
+    /// Longest wait between retries: the backoff doubles up to this.
+    pub retry_max: Duration,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        Self {
+            topic: topics::EVENTS.to_string(),
+            max_pending_bytes: 1 << 30,
+            max_batch: 5_000,
+            retry_min: Duration::from_millis(100),
+            retry_max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl PublisherConfig {
+    /// Checks every value, naming the one that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        if self.topic.is_empty() {
+            return Err(Error::Config("publisher topic is empty".to_string()));
+        }
+        if self.max_pending_bytes == 0 {
+            return Err(Error::Config(
+                "publisher max_pending_bytes is 0; nothing could ever be published".to_string(),
+            ));
+        }
+        if self.max_batch == 0 {
+            return Err(Error::Config("publisher max_batch is 0".to_string()));
+        }
+        if self.retry_min.is_zero() || self.retry_min > self.retry_max {
+            return Err(Error::Config(format!(
+                "publisher retry_min is {:?} and retry_max {:?}; need 0 < retry_min <= retry_max",
+                self.retry_min, self.retry_max
+            )));
+        }
+        Ok(())
+    }
+
+    /// The spool topic's spec: one partition (one order); bytes retained up to twice
+    /// the pending bound, so only forwarded records are ever removed.
+    fn spool_spec(&self) -> TopicSpec {
+        TopicSpec {
+            name: SPOOL_TOPIC.to_string(),
+            partitions: 1,
+            retention: None,
+            retention_bytes: Some(self.max_pending_bytes.saturating_mul(2)),
+        }
+    }
+}
+
+/// What the publisher has done, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublisherStats {
+    /// Events accepted by `publish`.
+    pub accepted: u64,
+    /// Events appended to the spool (in direct mode: to the target).
+    pub spooled: u64,
+    /// Events acknowledged by the target.
+    pub forwarded: u64,
+    /// Events an earlier process left in the spool, forwarded by this one (not part
+    /// of the other counts).
+    pub backlog_forwarded: u64,
+    /// Events accepted but not yet acknowledged by the target.
+    pub pending: u64,
+    /// Their encoded bytes (what [`PublisherConfig::max_pending_bytes`] bounds).
+    pub pending_bytes: u64,
+    /// Events refused because the bound was reached or the publisher was shut down.
+    pub dropped: u64,
+    /// Failed sends to the target or appends to the spool that were retried.
+    pub retries: u64,
+    /// The last failure, cleared by the next success.
+    pub last_error: Option<String>,
+}
+
+/// What [`Publisher::shutdown`] achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether everything accepted was acknowledged by the target.
+    pub flushed: bool,
+    /// The stats at the end.
+    pub stats: PublisherStats,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted: AtomicU64,
+    spooled: AtomicU64,
+    forwarded: AtomicU64,
+    backlog_forwarded: AtomicU64,
+    pending_bytes: AtomicU64,
+    dropped: AtomicU64,
+    retries: AtomicU64,
+    dropping: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+    }
+
+    fn snapshot(&self) -> PublisherStats {
+        let accepted = self.accepted.load(Ordering::Acquire);
+        let forwarded = self.forwarded.load(Ordering::Acquire);
+        PublisherStats {
+            accepted,
+            spooled: self.spooled.load(Ordering::Acquire),
+            forwarded,
+            backlog_forwarded: self.backlog_forwarded.load(Ordering::Acquire),
+            pending: accepted.saturating_sub(forwarded),
+            pending_bytes: self.pending_bytes.load(Ordering::Acquire),
+            dropped: self.dropped.load(Ordering::Acquire),
+            retries: self.retries.load(Ordering::Acquire),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+}
+
+enum Command {
+    /// Encoded events, with their total encoded size.
+    Append(Vec<Message>, u64),
+    /// Stop: append what came before, then end.
+    Close,
+}
+
+/// The ACD's [`EventSink`]: spools events locally and forwards them to the log.
+pub struct Publisher {
+    tx: mpsc::UnboundedSender<Command>,
+    counters: Arc<Counters>,
+    config: PublisherConfig,
+    closed: AtomicBool,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Tells the forwarder to stop at once (the shutdown deadline passed).
+    abort: watch::Sender<bool>,
+    kind: &'static str,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("mode", &self.kind)
+            .field("topic", &self.config.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Publisher {
+    /// Spools to `spool` (a local log, normally the embedded log in a spool directory)
+    /// and forwards to `target` (normally Kafka). Needs a tokio runtime; creates the
+    /// spool topic if missing. Starts even if `target` is unreachable.
+    pub async fn spooled(
+        spool: Arc<dyn EventLog>,
+        target: Arc<dyn EventLog>,
+        config: PublisherConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        spool.ensure_topics(&[config.spool_spec()]).await?;
+        let spool_consumer = spool
+            .consumer(
+                ConsumerConfig::new(SPOOL_GROUP, &[SPOOL_TOPIC]).starting(StartFrom::Committed),
+            )
+            .await?;
+        let spool_producer = spool.producer()?;
+        // What the spool holds from an earlier process is forwarded first, but is not
+        // this process's to count (see the module doc).
+        let backlog_end = spool
+            .end_offsets(SPOOL_TOPIC)
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0);
+        let target_producer = target.producer()?;
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (abort, abort_rx) = watch::channel(false);
+        let (written_tx, written_rx) = watch::channel(false);
+
+        let writer = Writer {
+            rx,
+            out: spool_producer,
+            topic: SPOOL_TOPIC.to_string(),
+            counters: counters.clone(),
+            config: config.clone(),
+            acknowledges: false,
+            abort: abort_rx.clone(),
+            done: written_tx,
+        };
+        let forwarder = Forwarder {
+            spool: spool_consumer,
+            target: target_producer,
+            target_kind: target.kind(),
+            backlog_end,
+            counters: counters.clone(),
+            config: config.clone(),
+            writer_done: written_rx,
+            abort: abort_rx,
+        };
+        let tasks = vec![tokio::spawn(writer.run()), tokio::spawn(forwarder.run())];
+        Ok(Self::assemble(
+            tx, counters, config, tasks, abort, "spooled",
+        ))
+    }
+
+    /// Spools to an [`EmbeddedLog`](crate::embedded::EmbeddedLog) in `spool_dir`
+    /// (created if missing; one process per directory) and forwards to `target`: what
+    /// the ACD runs with Kafka. Events a previous process left there go first.
+    pub async fn open(
+        spool_dir: impl AsRef<std::path::Path>,
+        target: Arc<dyn EventLog>,
+        config: PublisherConfig,
+    ) -> Result<Self> {
+        let spool = crate::embedded::EmbeddedLog::open(
+            spool_dir,
+            crate::embedded::EmbeddedConfig::default(),
+        )
+        .await?;
+        Self::spooled(Arc::new(spool), target, config).await
+    }
+
+    /// Appends straight to `log` with no spool: for the embedded log, which is already
+    /// local and durable. Needs a tokio runtime.
+    pub fn direct(log: Arc<dyn EventLog>, config: PublisherConfig) -> Result<Self> {
+        config.validate()?;
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (abort, abort_rx) = watch::channel(false);
+        let (done, _) = watch::channel(false);
+        let writer = Writer {
+            rx,
+            out: log.producer()?,
+            topic: config.topic.clone(),
+            counters: counters.clone(),
+            config: config.clone(),
+            acknowledges: true,
+            abort: abort_rx,
+            done,
+        };
+        let tasks = vec![tokio::spawn(writer.run())];
+        Ok(Self::assemble(tx, counters, config, tasks, abort, "direct"))
+    }
+
+    fn assemble(
+        tx: mpsc::UnboundedSender<Command>,
+        counters: Arc<Counters>,
+        config: PublisherConfig,
+        tasks: Vec<JoinHandle<()>>,
+        abort: watch::Sender<bool>,
+        kind: &'static str,
+    ) -> Self {
+        Self {
+            tx,
+            counters,
+            config,
+            closed: AtomicBool::new(false),
+            tasks: Mutex::new(tasks),
+            abort,
+            kind,
+        }
+    }
+
+    /// What it has done so far.
+    pub fn stats(&self) -> PublisherStats {
+        self.counters.snapshot()
+    }
+
+    /// Stops accepting events and delivers what was accepted, for up to `deadline`;
+    /// what is not delivered by then stays in the spool (spooled mode) for the next
+    /// start. Later `publish` calls count their events as dropped.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.send(Command::Close);
+        }
+        let tasks: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let until = tokio::time::Instant::now() + deadline;
+        let mut join = Box::pin(async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        });
+        if tokio::time::timeout_at(until, &mut join).await.is_err() {
+            let _ = self.abort.send(true);
+            let _ = join.await;
+        }
+        let stats = self.stats();
+        if stats.pending > 0 {
+            tracing::warn!(
+                pending = stats.pending,
+                mode = self.kind,
+                "publisher shut down with events not yet delivered"
+            );
+        }
+        ShutdownReport {
+            flushed: stats.pending == 0,
+            stats,
+        }
+    }
+
+    fn refuse(&self, n: u64, why: &str) {
+        let before = self.counters.dropped.fetch_add(n, Ordering::AcqRel);
+        let after = before + n;
+        let first = !self.counters.dropping.swap(true, Ordering::AcqRel);
+        // Loud but not a flood: the first drop of an episode, then every tenfold.
+        if first || before == 0 || after.ilog10() > before.max(1).ilog10() {
+            tracing::error!(
+                dropped_total = after,
+                pending_bytes = self.counters.pending_bytes.load(Ordering::Acquire),
+                max_pending_bytes = self.config.max_pending_bytes,
+                "publisher dropped {n} event(s): {why}"
+            );
+        }
+    }
+}
+
+impl EventSink for Publisher {
+    fn publish(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let n = events.len() as u64;
+        if self.closed.load(Ordering::Acquire) {
+            self.refuse(n, "the publisher is shut down");
+            return;
+        }
+        let messages: Vec<Message> = events.iter().map(message_for).collect();
+        let bytes: u64 = messages.iter().map(message_bytes).sum();
+        // Reserve room under the bound, or refuse the whole batch.
+        let reserved = self.counters.pending_bytes.fetch_update(
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            |pending| {
+                let next = pending.checked_add(bytes)?;
+                (next <= self.config.max_pending_bytes).then_some(next)
+            },
+        );
+        if reserved.is_err() {
+            self.refuse(
+                n,
+                "pending events reached max_pending_bytes (the log has been away too long)",
+            );
+            return;
+        }
+        if self.counters.dropping.swap(false, Ordering::AcqRel) {
+            tracing::error!(
+                dropped_total = self.counters.dropped.load(Ordering::Acquire),
+                "publisher accepts events again"
+            );
+        }
+        self.counters.accepted.fetch_add(n, Ordering::AcqRel);
+        if self.tx.send(Command::Append(messages, bytes)).is_err() {
+            // The writer is gone (runtime shutting down): undo and count.
+            self.counters.accepted.fetch_sub(n, Ordering::AcqRel);
+            self.counters
+                .pending_bytes
+                .fetch_sub(bytes, Ordering::AcqRel);
+            self.refuse(n, "the publisher's writer task has stopped");
+        }
+    }
+}
+
+fn message_bytes(m: &Message) -> u64 {
+    (m.key.len() + m.value.len()) as u64
+}
+
+/// Capped exponential backoff.
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn new(config: &PublisherConfig) -> Self {
+        Self {
+            next: config.retry_min,
+            min: config.retry_min,
+            max: config.retry_max,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+
+    fn step(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+}
+
+/// Waits `wait`, or less if `abort` turns true. Returns whether to abort.
+async fn pause(wait: Duration, abort: &mut watch::Receiver<bool>) -> bool {
+    if *abort.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = abort.wait_for(|a| *a) => return true,
+    }
+    *abort.borrow()
+}
+
+// === impl Writer ===
+
+/// Appends handed-over events, in order, to the spool (or, in direct mode, the target).
+struct Writer {
+    rx: mpsc::UnboundedReceiver<Command>,
+    out: Box<dyn Producer>,
+    topic: String,
+    counters: Arc<Counters>,
+    config: PublisherConfig,
+    /// Direct mode: an append is the target's acknowledgement.
+    acknowledges: bool,
+    abort: watch::Receiver<bool>,
+    /// Set once everything handed over before `Close` has been appended.
+    done: watch::Sender<bool>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut backoff = Backoff::new(&self.config);
+        let mut closing = false;
+        while !closing {
+            let Some(first) = self.rx.recv().await else {
+                break;
+            };
+            let (mut batch, mut bytes) = match first {
+                Command::Append(m, b) => (m, b),
+                Command::Close => break,
+            };
+            while batch.len() < self.config.max_batch {
+                match self.rx.try_recv() {
+                    Ok(Command::Append(m, b)) => {
+                        batch.extend(m);
+                        bytes += b;
+                    }
+                    Ok(Command::Close) => {
+                        closing = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let n = batch.len() as u64;
+            loop {
+                match self.out.send(&self.topic, batch.clone()).await {
+                    Ok(()) => {
+                        backoff.reset();
+                        self.counters.spooled.fetch_add(n, Ordering::AcqRel);
+                        if self.acknowledges {
+                            self.counters.forwarded.fetch_add(n, Ordering::AcqRel);
+                            self.counters
+                                .pending_bytes
+                                .fetch_sub(bytes, Ordering::AcqRel);
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        self.counters.retries.fetch_add(1, Ordering::AcqRel);
+                        tracing::error!(topic = %self.topic, events = n, error = %e, "publisher could not append; retrying");
+                        self.counters
+                            .set_error(Some(format!("append to {}: {e}", self.topic)));
+                        if pause(backoff.step(), &mut self.abort).await {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let _ = self.done.send(true);
+    }
+}
+
+// === impl Forwarder ===
+
+/// Reads the spool in order and sends it to the target, committing after each ack.
+struct Forwarder {
+    spool: Box<dyn Consumer>,
+    target: Box<dyn Producer>,
+    target_kind: &'static str,
+    /// The spool's end when this process started: records before it are backlog.
+    backlog_end: u64,
+    counters: Arc<Counters>,
+    config: PublisherConfig,
+    writer_done: watch::Receiver<bool>,
+    abort: watch::Receiver<bool>,
+}
+
+impl Forwarder {
+    async fn run(mut self) {
+        let mut backoff = Backoff::new(&self.config);
+        loop {
+            if *self.abort.borrow() {
+                return;
+            }
+            let drained = *self.writer_done.borrow()
+                && self.counters.forwarded.load(Ordering::Acquire)
+                    >= self.counters.spooled.load(Ordering::Acquire);
+            if drained {
+                return;
+            }
+            let poll = match self
+                .spool
+                .poll(self.config.max_batch, Duration::from_millis(100))
+                .await
+            {
+                Ok(poll) => poll,
+                Err(e) => {
+                    self.counters.retries.fetch_add(1, Ordering::AcqRel);
+                    tracing::error!(error = %e, "publisher could not read its spool; retrying");
+                    self.counters.set_error(Some(format!("read spool: {e}")));
+                    if pause(backoff.step(), &mut self.abort).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            for s in &poll.skipped {
+                tracing::error!(offset = s.offset, location = %s.location, reason = %s.reason, "publisher spool is damaged; skipped unreadable events");
+            }
+            let Some(last) = poll.records.last() else {
+                continue;
+            };
+            let next = (last.topic.clone(), last.partition, last.offset + 1);
+            let (mut ours, mut bytes) = (0u64, 0u64);
+            for r in poll.records.iter().filter(|r| r.offset >= self.backlog_end) {
+                ours += 1;
+                bytes += (r.key.len() + r.value.len()) as u64;
+            }
+            let n = poll.records.len() as u64;
+            let messages: Vec<Message> = poll
+                .records
+                .into_iter()
+                .map(|r| Message {
+                    key: r.key,
+                    value: r.value,
+                    timestamp_ms: r.timestamp_ms,
+                })
+                .collect();
+            loop {
+                match self.target.send(&self.config.topic, messages.clone()).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        self.counters.retries.fetch_add(1, Ordering::AcqRel);
+                        let retryable = if e.is_retryable() {
+                            "retryable"
+                        } else {
+                            "not retryable"
+                        };
+                        tracing::warn!(target = self.target_kind, topic = %self.config.topic, events = n, error = %e, retryable, "publisher could not forward; events stay in the spool");
+                        self.counters.set_error(Some(format!(
+                            "forward to {} {}: {e}",
+                            self.target_kind, self.config.topic
+                        )));
+                        if pause(backoff.step(), &mut self.abort).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            backoff.reset();
+            self.counters.forwarded.fetch_add(ours, Ordering::AcqRel);
+            self.counters
+                .backlog_forwarded
+                .fetch_add(n - ours, Ordering::AcqRel);
+            self.counters
+                .pending_bytes
+                .fetch_sub(bytes, Ordering::AcqRel);
+            self.counters.set_error(None);
+            // The target has them; a failed commit only means they may be sent again.
+            if let Err(e) = self.spool.commit(&[next]).await {
+                tracing::warn!(error = %e, "publisher could not commit its spool offset; events may be forwarded twice");
+            }
+        }
+    }
+}
