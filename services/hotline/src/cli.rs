@@ -21,7 +21,7 @@ enum Command {
     Up(UpArgs),
     /// Simulate a site in virtual time through the real ACD code.
     Sim(SimArgs),
-    /// Contact-center figures: staffing from a forecast.
+    /// Contact-center figures: the KPI role, replay, staffing from a forecast.
     Kpi {
         #[command(subcommand)]
         which: KpiCommand,
@@ -36,6 +36,18 @@ enum Command {
         #[command(subcommand)]
         which: ConfigCommand,
     },
+    /// What runbooks call: the event log's topics, …
+    Ops {
+        #[command(subcommand)]
+        which: OpsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OpsCommand {
+    /// Create the event log's topics (or with --check only check them): names,
+    /// partitions, retention.
+    Topics(crate::ops::TopicsArgs),
 }
 
 /// Options of `hotline up`.
@@ -59,6 +71,15 @@ pub struct UpArgs {
     /// Run without synthetic callers and simulated agents (an empty, quiet site).
     #[arg(long, env = "HOTLINE_DEMO_QUIET")]
     pub quiet: bool,
+    /// Where the embedded event log and the KPI tables live (created if missing); a
+    /// restart with the same directory carries on where the last run stopped.
+    #[arg(long, env = "HOTLINE_DATA_DIR", default_value = "hotline-data")]
+    pub data_dir: PathBuf,
+    /// The event log: `kafka://HOST:PORT[,…]` to publish to Kafka (through a durable
+    /// spool in the data directory, so the site keeps working while the broker is
+    /// away); the embedded log in the data directory when absent.
+    #[arg(long, env = "HOTLINE_EVENT_LOG")]
+    pub event_log: Option<crate::logs::LogTarget>,
 }
 
 /// Options of `hotline sim`.
@@ -119,12 +140,21 @@ enum BenchCommand {
     Routing(crate::bench::RoutingArgs),
     /// Simulator throughput: simulated contacts per minute of wall time.
     Sim(crate::bench::SimBenchArgs),
+    /// ACD → event log → KPI: events per second and latency to KPI, against the
+    /// embedded log or a Kafka-protocol broker, beside the log's bare producer.
+    Events(crate::bench_events::EventsArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum KpiCommand {
     /// Agents needed for a forecast (Erlang C), with service level, ASA and occupancy.
     Staffing(crate::staffing::StaffingArgs),
+    /// Run the KPI role: consume the event log, keep interval tables, serve the JSON
+    /// API, /metrics and the live wallboard.
+    Serve(crate::kpi_cmd::ServeArgs),
+    /// Rebuild the interval tables from the event log (and compare them with the live
+    /// ones with --compare).
+    Replay(crate::kpi_cmd::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,10 +202,16 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Sim(args) => crate::simulate::run(args),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),
+            KpiCommand::Serve(a) => crate::kpi_cmd::serve(a),
+            KpiCommand::Replay(a) => crate::kpi_cmd::replay(a),
         },
         Command::Bench { which } => match which {
             BenchCommand::Routing(a) => crate::bench::routing(a),
             BenchCommand::Sim(a) => crate::bench::sim(a),
+            BenchCommand::Events(a) => crate::bench_events::events(a),
+        },
+        Command::Ops { which } => match which {
+            OpsCommand::Topics(a) => crate::ops::topics(a),
         },
         Command::Config { which } => match which {
             ConfigCommand::Check { file } => {

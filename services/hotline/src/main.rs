@@ -8,14 +8,23 @@
 //! - [`status`]: the status page and its JSON API.
 //! - [`simulate`]: `hotline sim`, the virtual-time simulator with progress and summary.
 //! - [`staffing`]: `hotline kpi staffing`, Erlang C staffing from a forecast.
-//! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes.
+//! - [`kpi_cmd`]: `hotline kpi serve` (the KPI role) and `hotline kpi replay`.
+//! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes;
+//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI.
+//! - [`logs`]: which event log a command uses (`embedded:PATH`, `kafka://…`) and the
+//!   ACD's publisher for it.
+//! - [`ops`]: `hotline ops …`, what runbooks call (today: `ops topics`).
 //!
 //! The binary parses configuration, starts logging and calls into the library crates;
 //! what a role does lives in `services/<role>`.
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_events;
 mod cli;
+mod kpi_cmd;
+mod logs;
+mod ops;
 mod simulate;
 mod staffing;
 mod status;

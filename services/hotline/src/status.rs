@@ -1,7 +1,5 @@
 //! The status page: queues and agents live, as HTML (polling) and JSON.
 
-use std::future::Future;
-
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -11,7 +9,6 @@ use hotline_acd::engine::SiteSnapshot;
 use hotline_acd::site::Site;
 use hotline_core::ids::TenantId;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 
 const PAGE: &str = include_str!("../assets/status.html");
 
@@ -48,17 +45,6 @@ pub fn app(site: Site) -> Router {
         .route("/api/status", get(status))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(site)
-}
-
-/// Serves the status page on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: TcpListener,
-    site: Site,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(site))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 async fn page() -> impl IntoResponse {

@@ -210,3 +210,23 @@ fn staffing_finds_the_fewest_agents_that_meet_the_target() {
     assert_eq!(bad.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--aht-secs"));
 }
+
+#[test]
+fn a_bad_kpi_configuration_exits_64_naming_the_field_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kpi.toml");
+    std::fs::write(&file, "flush_interval_ms = 5000\n").unwrap();
+    let out = hotline(&["kpi", "serve", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("flush_interval_ms") && stderr.contains("5000"),
+        "{stderr}"
+    );
+
+    std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+    let out = hotline(&["kpi", "serve", "--config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no_such_setting"), "{stderr}");
+}

@@ -45,6 +45,8 @@ impl Drop for KillOnDrop {
 struct Hotline {
     /// Killed when the test is done with it.
     _process: KillOnDrop,
+    /// Its data directory (event log, KPI tables), removed after the process.
+    _data: tempfile::TempDir,
     /// `http://127.0.0.1:PORT/`, as printed on its `status page:` line.
     url: String,
 }
@@ -52,8 +54,10 @@ struct Hotline {
 impl Hotline {
     /// Starts `hotline up` with `args` and waits, up to [`STARTUP`], for its address.
     fn up(args: &[&str]) -> Hotline {
+        let data = tempfile::tempdir().expect("a temporary data directory");
         let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
-            .args(["up", "--listen", "127.0.0.1:0"])
+            .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -85,6 +89,7 @@ impl Hotline {
                         );
                         return Hotline {
                             _process: process,
+                            _data: data,
                             url,
                         };
                     }
