@@ -226,7 +226,10 @@ impl KafkaConfig {
                 millis((self.session_timeout / 3).max(Duration::from_millis(100))),
             )
             .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", "100")
+            // A broker with nothing new answers a fetch after at most this long: the
+            // latency floor for a quiet partition. 100 ms measured p50 64 ms / p99 135 ms
+            // ACD -> tansu -> KPI at 50k events/s; 10 ms gave 34 / 71 ms.
+            .set("fetch.wait.max.ms", "10")
             .set("socket.timeout.ms", millis(self.request_timeout));
         self.apply_extra(&mut c);
         c

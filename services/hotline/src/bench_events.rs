@@ -29,7 +29,7 @@ use hotline_acd::workload::mixed_skills;
 use hotline_core::event::{ContactEventKind, Event, EventBody, EventSink};
 use hotline_core::ids::{ContactId, QueueId};
 use hotline_core::time::{Clock, SystemClock};
-use hotline_eventlog::embedded::{EmbeddedConfig, EmbeddedLog};
+use hotline_eventlog::embedded::{EmbeddedConfig, EmbeddedLog, FsyncPolicy};
 use hotline_eventlog::events::{EventConsumer, EventConsumerConfig};
 use hotline_eventlog::kafka::{KafkaConfig, KafkaLog};
 use hotline_eventlog::publisher::{Publisher, PublisherConfig};
@@ -48,13 +48,13 @@ pub struct EventsArgs {
     #[arg(long)]
     pub kafka: Option<String>,
     /// Contacts through the ACD in the throughput phase (about ten events each).
-    #[arg(long, default_value_t = 40_000)]
+    #[arg(long, default_value_t = 100_000)]
     pub contacts: u64,
     /// Most events published and not yet applied by KPI in the throughput phase.
-    #[arg(long, default_value_t = 40_000)]
+    #[arg(long, default_value_t = 20_000)]
     pub window: u64,
-    /// Contacts per second in the latency phase.
-    #[arg(long, default_value_t = 2_000)]
+    /// Contacts per second in the latency phase (about ten events each).
+    #[arg(long, default_value_t = 10_000)]
     pub latency_rate: u64,
     /// Seconds of the latency phase.
     #[arg(long, default_value_t = 5)]
@@ -62,9 +62,30 @@ pub struct EventsArgs {
     /// Messages the bare producer sends for the baseline.
     #[arg(long, default_value_t = 400_000)]
     pub baseline_messages: u64,
+    /// The embedded log's fsync policy: `always`, `never`, or the group-commit interval
+    /// in milliseconds (the default, 5, is what `hotline up` uses).
+    #[arg(long, default_value = "5")]
+    pub fsync: String,
     /// Print one JSON object on the last line.
     #[arg(long)]
     pub json: bool,
+}
+
+fn fsync_policy(s: &str) -> Result<FsyncPolicy, Failure> {
+    match s {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        ms => ms
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| ms > 0)
+            .map(|ms| FsyncPolicy::Interval(Duration::from_millis(ms)))
+            .ok_or_else(|| {
+                Failure::Config(format!(
+                    "--fsync {s:?}: give always, never, or a group-commit interval in ms (e.g. 5)"
+                ))
+            }),
+    }
 }
 
 /// Counts what the ACD published, and feeds the real publisher.
@@ -129,6 +150,10 @@ async fn run(args: EventsArgs) -> Result<(), Failure> {
         }
     };
     let scratch = tempfile::tempdir().context("temporary directory")?;
+    let embedded = EmbeddedConfig {
+        fsync: fsync_policy(&args.fsync)?,
+        ..EmbeddedConfig::default()
+    };
     let (log, kind): (Arc<dyn EventLog>, &str) = match &args.kafka {
         Some(addr) => (
             Arc::new(
@@ -143,7 +168,7 @@ async fn run(args: EventsArgs) -> Result<(), Failure> {
         ),
         None => (
             Arc::new(
-                EmbeddedLog::open(scratch.path().join("log"), EmbeddedConfig::default())
+                EmbeddedLog::open(scratch.path().join("log"), embedded.clone())
                     .await
                     .context("embedded log")?,
             ),
@@ -170,7 +195,7 @@ async fn run(args: EventsArgs) -> Result<(), Failure> {
     };
     let publisher = match &args.kafka {
         Some(_) => {
-            let spool = EmbeddedLog::open(scratch.path().join("spool"), EmbeddedConfig::default())
+            let spool = EmbeddedLog::open(scratch.path().join("spool"), embedded.clone())
                 .await
                 .context("spool")?;
             Publisher::spooled(Arc::new(spool), log.clone(), publisher_config)
@@ -287,10 +312,15 @@ async fn run(args: EventsArgs) -> Result<(), Failure> {
         args.contacts
     ));
     let start_applied = applied.count.load(Ordering::Relaxed);
+    applied
+        .since_us
+        .store(SystemClock.now().micros(), Ordering::Relaxed);
     let started = Instant::now();
     for n in 1..=args.contacts {
-        while tee.published.load(Ordering::Relaxed)
-            > applied.count.load(Ordering::Relaxed) + args.window
+        // At most 2,000 contacts in the ACD and `window` events between the ACD and KPI.
+        while n > tee.done.load(Ordering::Relaxed) + 2_000
+            || tee.published.load(Ordering::Relaxed)
+                > applied.count.load(Ordering::Relaxed) + args.window
         {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }

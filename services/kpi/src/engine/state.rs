@@ -233,11 +233,19 @@ impl TenantState {
                     self.late += 1;
                     continue;
                 }
-                let key = (dim.clone(), len, start);
-                f(self.rows.entry(key.clone()).or_default());
-                self.dirty.insert(key);
+                f(self.row(dim, len, start));
             }
         }
+    }
+
+    /// The row `(dim, len, start)`, created if missing, marked dirty. On the hot path:
+    /// one key is built per call, and cloned only when the row or its dirty mark is new.
+    fn row(&mut self, dim: &Dimension, len: IntervalLength, start: u64) -> &mut Counters {
+        let key = (dim.clone(), len, start);
+        if !self.dirty.contains(&key) {
+            self.dirty.insert(key.clone());
+        }
+        self.rows.entry(key).or_default()
     }
 
     /// Adds `ms` of time spent from `from_ms` to the rows at `dims`, split at every
@@ -258,9 +266,7 @@ impl TenantState {
                     self.late += 1;
                 } else {
                     for dim in dims {
-                        let key = (dim.clone(), len, start);
-                        f(self.rows.entry(key.clone()).or_default(), end - t);
-                        self.dirty.insert(key);
+                        f(self.row(dim, len, start), end - t);
                     }
                 }
                 t = end;
