@@ -4,7 +4,7 @@
 //! in SQLite beside it) with its API and live wallboard; and the status page — all on
 //! one address.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -101,9 +101,11 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         )
         .await
         .context("cannot start the site")?;
-        if !args.quiet {
-            start_demo(&site, &config, &args, rx).await?;
-        }
+        let demo = if args.quiet {
+            None
+        } else {
+            Some(start_demo(&site, &config, &args, rx).await?)
+        };
         println!("Hotline is up: site {} with {} queue(s) and {} agent(s).", config.site, config.queues.len(), config.agents.len());
         println!("  status page:  http://{addr}/");
         println!("  status JSON:  http://{addr}/api/status   (one tenant: ?tenant=acme)");
@@ -133,7 +135,10 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 shutdown_signal().await;
-                println!("Stopping: the site, then its events into the log, then KPI …");
+                println!("Stopping: the demo's callers leave, then the site, then its events into the log, then KPI …");
+                if let Some(demo) = demo {
+                    demo.wind_down(&stopping_site).await;
+                }
                 stopping_site.stop().await;
                 let report = stopping_publisher.shutdown(Duration::from_secs(5)).await;
                 if !report.flushed {
@@ -243,13 +248,79 @@ impl AgentEndpoint for SimulatedAgent {
     }
 }
 
+/// Where an open contact of the demo is, so that stopping can end it.
+#[derive(Debug, Clone)]
+enum Open {
+    /// Waiting or ringing: the caller can hang up.
+    Waiting,
+    /// In conversation with the agent.
+    Talking(AgentId),
+    /// In wrap-up with the agent.
+    WrappingUp(AgentId),
+}
+
+/// The running demo: its tasks, its agents and the contacts it has open.
+struct Demo {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    agents: Vec<AgentId>,
+    open: Arc<Mutex<HashMap<ContactId, Open>>>,
+}
+
+impl Demo {
+    /// Stops the synthetic load and ends every contact it has open — callers waiting
+    /// hang up, conversations end and their wrap-ups finish — then logs the agents
+    /// out, so every contact in the log has its terminal event, every agent its
+    /// logout, and a restarted `hotline up` shows no ghosts.
+    async fn wind_down(self, site: &Site) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let open: Vec<(ContactId, Open)> = lock(&self.open)
+            .iter()
+            .map(|(c, o)| (*c, o.clone()))
+            .collect();
+        for (contact, at) in open {
+            // Each may be refused if the contact moved on meanwhile; that is fine.
+            match at {
+                Open::Waiting => {
+                    let _ = site.hang_up(contact).await;
+                }
+                Open::Talking(agent) => {
+                    let handle = site.agent(agent);
+                    let _ = handle.end(contact).await;
+                    let _ = handle.finish_wrap_up(contact).await;
+                }
+                Open::WrappingUp(agent) => {
+                    let _ = site.agent(agent).finish_wrap_up(contact).await;
+                }
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        while !lock(&self.open).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = lock(&self.open).len();
+        if left > 0 {
+            eprintln!("hotline: {left} demo contact(s) could not be ended before stopping");
+        }
+        for agent in self.agents {
+            let _ = site.agent(agent).log_out().await;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 async fn start_demo(
     site: &Site,
     config: &SiteConfig,
     args: &UpArgs,
     events: mpsc::UnboundedReceiver<Event>,
-) -> Result<(), Failure> {
+) -> Result<Demo, Failure> {
     let (cues_tx, cues_rx) = mpsc::unbounded_channel();
+    let mut tasks = Vec::new();
     for a in &config.agents {
         let endpoint = Arc::new(SimulatedAgent {
             agent: a.id.clone(),
@@ -258,23 +329,40 @@ async fn start_demo(
         site.login(a.id.clone(), endpoint, true)
             .await
             .with_context(|| format!("cannot log in demo agent {}", a.id))?;
-        tokio::spawn(breaks(
+        tasks.push(tokio::spawn(breaks(
             site.clone(),
             a.id.clone(),
             args.seed ^ hash(a.id.as_str()),
-        ));
+        )));
     }
-    tokio::spawn(agents(site.clone(), cues_rx, args.talk_secs, args.seed));
+    tasks.push(tokio::spawn(agents(
+        site.clone(),
+        cues_rx,
+        args.talk_secs,
+        args.seed,
+    )));
     let answered = Arc::new(Mutex::new(HashSet::new()));
-    tokio::spawn(watch(site.clone(), events, answered.clone(), args.seed));
-    tokio::spawn(callers(
+    let open = Arc::new(Mutex::new(HashMap::new()));
+    // Not aborted on stop: it keeps the open contacts current while they are ended.
+    tokio::spawn(watch(
+        site.clone(),
+        events,
+        answered.clone(),
+        open.clone(),
+        args.seed,
+    ));
+    tasks.push(tokio::spawn(callers(
         site.clone(),
         config.clone(),
         args.arrivals_per_hour,
         answered,
         args.seed,
-    ));
-    Ok(())
+    )));
+    Ok(Demo {
+        tasks,
+        agents: config.agents.iter().map(|a| a.id.clone()).collect(),
+        open,
+    })
 }
 
 fn hash(s: &str) -> u64 {
@@ -332,11 +420,13 @@ async fn breaks(site: Site, agent: AgentId, seed: u64) {
     }
 }
 
-/// Watches events for what callers care about: answered contacts, callback offers.
+/// Watches events for what callers care about (answered contacts, callback offers)
+/// and keeps the open contacts current.
 async fn watch(
     site: Site,
     mut events: mpsc::UnboundedReceiver<Event>,
     answered: Arc<Mutex<HashSet<ContactId>>>,
+    open: Arc<Mutex<HashMap<ContactId, Open>>>,
     seed: u64,
 ) {
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0xca11);
@@ -344,6 +434,24 @@ async fn watch(
         let EventBody::Contact(c) = &e.body else {
             continue;
         };
+        {
+            let mut open = lock(&open);
+            match (&c.kind, &c.agent) {
+                (ContactEventKind::Arrived { .. }, _) => {
+                    open.insert(c.contact, Open::Waiting);
+                }
+                (ContactEventKind::Connected { .. }, Some(a)) => {
+                    open.insert(c.contact, Open::Talking(a.clone()));
+                }
+                (ContactEventKind::WrapUpStarted { .. }, Some(a)) => {
+                    open.insert(c.contact, Open::WrappingUp(a.clone()));
+                }
+                (k, _) if k.is_terminal() => {
+                    open.remove(&c.contact);
+                }
+                _ => {}
+            }
+        }
         match c.kind {
             ContactEventKind::Connected { .. } => {
                 answered.lock().expect("not poisoned").insert(c.contact);

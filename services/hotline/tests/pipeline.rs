@@ -157,6 +157,22 @@ fn up_feeds_kpi_through_the_event_log_and_a_replay_of_the_log_finds_the_same_fig
     let data = tempfile::tempdir().unwrap();
     let events = format!("embedded:{}", data.path().join("events").display());
     live_then_replay(data.path(), &events, &[]);
+
+    // Started again on the same data, quiet: KPI carries on from its checkpoint, and no
+    // contact of the first run is still shown waiting (stopping ended every one).
+    let (_process, authority, _lines) = up(data.path(), &["--quiet"]);
+    let (status, body) = get(&authority, "/api/kpi/realtime?tenant=acme", PROVIDER_KEY);
+    assert_eq!(status, 200, "the first run's figures are kept: {body}");
+    let snapshot: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert!(answered(&snapshot) >= 3.0, "{snapshot}");
+    for q in snapshot["queues"].as_array().expect("queues") {
+        assert_eq!(q["waiting"], 0, "a ghost contact of the first run: {q}");
+        assert_eq!(q["ringing"], 0, "a ghost offer of the first run: {q}");
+    }
+    let agents = &snapshot["agents"];
+    for state in ["ready", "reserved", "on_contact", "wrap_up"] {
+        assert_eq!(agents[state], 0, "a ghost agent of the first run: {agents}");
+    }
 }
 
 #[test]
