@@ -123,9 +123,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         println!("  data:         {} (KPI tables{})", args.data_dir.display(), if matches!(target, LogTarget::Kafka(_)) { ", event spool" } else { ", event log" });
         println!("Press Ctrl-C to stop.");
         let app = crate::status::app(site.clone()).merge(kpi.router());
-        // Stopping the KPI feed ends the wallboards' streams, which the server's
-        // graceful shutdown would otherwise wait for.
-        // On Ctrl-C: stop the site (no new events), get its events into the log, let
+        // On Ctrl-C: end the demo's contacts and log its agents out, stop the site (no new events), get its events into the log, let
         // KPI apply them all, then stop KPI — whose last flush ends the wallboards'
         // streams, which the server's graceful shutdown would otherwise wait for. The
         // stored figures then cover every event in the log (`hotline kpi replay
