@@ -136,10 +136,7 @@ pub fn events(args: EventsArgs) -> Result<(), Failure> {
             "--contacts, --window and --latency-rate must be positive".into(),
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("runtime")?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(run(args))
 }
 

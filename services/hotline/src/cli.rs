@@ -181,6 +181,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// The multi-threaded runtime every long-running command (`up`, the roles, `ops`,
+/// `bench events`) runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("cannot start the runtime: {e}")))
+}
+
 /// Loads a site configuration, or the bundled demo.
 pub fn load_site(path: Option<&PathBuf>) -> Result<SiteConfig, Failure> {
     match path {

@@ -96,10 +96,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         config.store_url = s;
     }
     check(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             Failure::Config(format!(
@@ -123,10 +120,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
 pub fn replay(args: ReplayArgs) -> Result<(), Failure> {
     let config = load_config(args.config.as_ref())?;
     check(&config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async move {
         let log = logs::open(&args.event_log).await?;
         let target = Store::connect(&args.store)

@@ -1,7 +1,6 @@
 //! `hotline ops …`: what runbooks call. Today: `ops topics`, which creates the event
 //! log's topics and checks them.
 
-use anyhow::Context;
 use hotline_eventlog::topics;
 
 use crate::cli::Failure;
@@ -24,10 +23,7 @@ pub struct TopicsArgs {
 
 /// Runs `hotline ops topics`.
 pub fn topics(args: TopicsArgs) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async {
         let log = logs::open(&args.event_log).await?;
         let specs = topics::specs();

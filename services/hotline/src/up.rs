@@ -46,10 +46,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
             "--talk-secs must be a positive number of seconds".into(),
         ));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = crate::cli::runtime()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(args.listen).await.map_err(|e| {
             Failure::Config(format!(

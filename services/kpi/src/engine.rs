@@ -342,13 +342,10 @@ impl Engine {
     /// Applies one event. Returns false, changing nothing, if the event's id was
     /// already applied (within the dedupe horizon).
     pub fn apply(&mut self, event: &Event) -> bool {
-        let name = event.tenant.as_str();
-        if !self.tenants.contains_key(name) {
-            self.tenants.insert(name.to_owned(), TenantState::default());
-        }
-        let Some(tenant) = self.tenants.get_mut(name) else {
-            return false;
-        };
+        let tenant = self
+            .tenants
+            .entry(event.tenant.as_str().to_owned())
+            .or_default();
         match tenant.apply(&self.config, event) {
             Some(late) => {
                 self.stats.applied += 1;
