@@ -1,0 +1,21 @@
+//! Routing state: what every site of an install agrees on, replicated with Raft.
+//!
+//! # Layout
+//!
+//! - [`typ`]: the one Raft type configuration ([`typ::TypeConfig`]) and its aliases.
+//! - [`state`]: the state machine itself, pure — configuration (providers, tenants,
+//!   sites, queues, skills, agent profiles, business hours, IVR flows, overflow
+//!   policies), live site summaries and durable promises (callbacks, voicemails).
+//!   [`state::RoutingState::apply`] validates a [`state::Command`] and applies all of it
+//!   or none of it.
+//!
+//! # Data flow
+//!
+//! ```text
+//! admin API / site ──Command──▶ Raft leader ──log──▶ every replica's state machine
+//!                                                    └─ RoutingState::apply (validated, all or nothing)
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod state;
+pub mod typ;
