@@ -27,10 +27,12 @@
 //!
 //! Every state is kept per tenant, so one tenant's events never change another's figures.
 
+mod fast_hash;
 mod figures;
+mod rows;
 mod state;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use hotline_core::event::Event;
 use serde::{Deserialize, Serialize};
@@ -309,9 +311,13 @@ impl Engine {
                 expected: CHECKPOINT_VERSION,
             });
         }
+        let mut tenants = cp.tenants;
+        for state in tenants.values_mut() {
+            state.restored();
+        }
         Ok(Engine {
             config,
-            tenants: cp.tenants,
+            tenants,
             stats: cp.stats,
         })
     }
@@ -379,21 +385,18 @@ impl Engine {
         let ctx = FigureContext::for_tenant(&self.config, &q.tenant);
         state
             .rows
-            .iter()
-            .filter(|((dim, len, start), _)| {
-                *len == q.length
-                    && *start >= q.from_ms
-                    && *start < q.to_ms
-                    && q.dimension.as_ref().is_none_or(|f| f.matches(dim))
+            .matching(q.length, q.from_ms, q.to_ms, |dim| {
+                q.dimension.as_ref().is_none_or(|f| f.matches(dim))
             })
-            .map(|((dim, len, start), c)| {
+            .into_iter()
+            .map(|(dim, start, c)| {
                 row(
                     &ctx,
                     IntervalKey {
                         tenant: q.tenant.clone(),
                         dimension: dim.clone(),
-                        length: *len,
-                        start_ms: *start,
+                        length: q.length,
+                        start_ms: start,
                     },
                     c,
                 )
@@ -408,20 +411,17 @@ impl Engine {
         let mut out = Vec::new();
         for (name, state) in &mut self.tenants {
             let ctx = FigureContext::for_tenant(&self.config, name);
-            for k in std::mem::take(&mut state.dirty) {
-                if let Some(c) = state.rows.get(&k) {
-                    let (dim, len, start) = k;
-                    out.push(row(
-                        &ctx,
-                        IntervalKey {
-                            tenant: name.clone(),
-                            dimension: dim,
-                            length: len,
-                            start_ms: start,
-                        },
-                        c,
-                    ));
-                }
+            for ((dim, len, start), c) in state.rows.take_dirty() {
+                out.push(row(
+                    &ctx,
+                    IntervalKey {
+                        tenant: name.clone(),
+                        dimension: dim,
+                        length: len,
+                        start_ms: start,
+                    },
+                    &c,
+                ));
             }
             if self.config.keep_days > 0 {
                 let today = state.watermark_ms / DAY_MS * DAY_MS;
@@ -455,9 +455,6 @@ pub fn interval_start(length: IntervalLength, t_ms: u64) -> u64 {
 
 /// Keys of rows, within one tenant.
 type RowKey = (Dimension, IntervalLength, u64);
-
-/// A set of [`RowKey`]s (used for dirty rows).
-type RowSet = BTreeSet<RowKey>;
 
 #[cfg(test)]
 mod tests;

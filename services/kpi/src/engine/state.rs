@@ -12,6 +12,7 @@
 //! window, then decided (resolved unless the customer arrived again within the window)
 //! — and revised if a repeat arrives later.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
@@ -21,7 +22,9 @@ use hotline_core::event::{AgentEvent, ContactEvent, ContactEventKind, Event, Eve
 use hotline_core::ids::{ContactId, EventId};
 use serde::{Deserialize, Serialize};
 
-use super::{DAY_MS, EngineConfig, RowKey, RowSet, interval_start};
+use super::fast_hash::FastMap;
+use super::rows::Rows;
+use super::{DAY_MS, EngineConfig, interval_start};
 use crate::model::{
     AgentNow, AgentsByState, Counters, Dimension, IntervalLength, QueueNow, RealtimeSnapshot,
 };
@@ -31,20 +34,19 @@ use crate::model::{
 pub(super) struct TenantState {
     /// The newest event time applied, ms: the tenant's clock for decisions and pruning.
     pub(super) watermark_ms: u64,
-    /// Interval rows in memory.
-    #[serde(with = "vec_map")]
-    pub(super) rows: BTreeMap<RowKey, Counters>,
-    /// Rows changed since the last `take_dirty`.
-    #[serde(skip)]
-    pub(super) dirty: RowSet,
+    /// Interval rows in memory, and which changed since the last `take_dirty`.
+    pub(super) rows: Rows,
     /// Rows starting before this were pruned; contributions to them are dropped.
     closed_before_ms: u64,
     /// Recent event ids and their times, to drop duplicates.
-    seen: BTreeMap<EventId, u64>,
-    /// The same, by time, to forget the oldest.
-    seen_by_time: BTreeSet<(u64, EventId)>,
+    #[serde(with = "sorted_map")]
+    seen: FastMap<EventId, u64>,
+    /// The same ids by time (ms), to forget the oldest; rebuilt from `seen` on restore.
+    #[serde(skip)]
+    seen_by_time: BTreeMap<u64, Vec<EventId>>,
     /// Contacts, open or recently ended.
-    contacts: BTreeMap<ContactId, ContactRec>,
+    #[serde(with = "sorted_map")]
+    contacts: FastMap<ContactId, ContactRec>,
     /// Logged-in agents.
     agents: BTreeMap<String, AgentRec>,
     /// Per customer: arrivals and answered contacts (FCR cases).
@@ -53,9 +55,8 @@ pub(super) struct TenantState {
     cases: BTreeMap<ContactId, FcrCase>,
     /// Pending cases by deadline.
     pending: BTreeSet<(u64, ContactId)>,
-    /// Queues that have seen a contact, by (site, queue).
-    #[serde(with = "vec_map")]
-    queues: BTreeMap<(String, String), QueueRec>,
+    /// Queues that have seen a contact, by site, then queue.
+    queues: BTreeMap<String, BTreeMap<String, QueueRec>>,
     /// The watermark's minute at the last prune of contacts, ids and cases.
     pruned_minute: u64,
     /// Contributions dropped in this event (reset per event).
@@ -201,11 +202,13 @@ impl TenantState {
     /// dropped as late.
     pub(super) fn apply(&mut self, cfg: &EngineConfig, event: &Event) -> Option<u64> {
         let at = event.at.millis();
-        if self.seen.contains_key(&event.id) {
-            return None;
+        match self.seen.entry(event.id) {
+            Entry::Occupied(_) => return None,
+            Entry::Vacant(v) => {
+                v.insert(at);
+            }
         }
-        self.seen.insert(event.id, at);
-        self.seen_by_time.insert((at, event.id));
+        self.seen_by_time.entry(at).or_default().push(event.id);
         self.watermark_ms = self.watermark_ms.max(at);
         self.late = 0;
         let site = event.site.as_str();
@@ -238,14 +241,9 @@ impl TenantState {
         }
     }
 
-    /// The row `(dim, len, start)`, created if missing, marked dirty. On the hot path:
-    /// one key is built per call, and cloned only when the row or its dirty mark is new.
+    /// The row `(dim, len, start)`, created if missing, marked dirty.
     fn row(&mut self, dim: &Dimension, len: IntervalLength, start: u64) -> &mut Counters {
-        let key = (dim.clone(), len, start);
-        if !self.dirty.contains(&key) {
-            self.dirty.insert(key.clone());
-        }
-        self.rows.entry(key).or_default()
+        self.rows.touch(dim, len, start)
     }
 
     /// Adds `ms` of time spent from `from_ms` to the rows at `dims`, split at every
@@ -286,9 +284,14 @@ impl TenantState {
     ) {
         let mut rec = self.contacts.remove(&ev.contact).unwrap_or_default();
         rec.last_ms = rec.last_ms.max(at);
-        let mut life = rec.sites.remove(site).unwrap_or_default();
-        let agent = ev.agent.as_ref().map(|a| a.as_str().to_owned());
-        let site_dim = Dimension::Site(site.to_owned());
+        // Taken out and put back in place (`put_back`), so the site's key is not rebuilt.
+        let mut life = rec
+            .sites
+            .get_mut(site)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let agent = ev.agent.as_ref().map(|a| a.as_str());
+        let site_dim = || Dimension::Site(site.to_owned());
         match &ev.kind {
             ContactEventKind::Arrived { customer } => {
                 if rec.arrived_ms.is_none() {
@@ -303,30 +306,32 @@ impl TenantState {
             | ContactEventKind::Expanded { .. }
             | ContactEventKind::CallbackOffered => {}
             ContactEventKind::Queued { .. } => {
-                let Some(queue) = ev.queue.as_ref().map(|q| q.as_str().to_owned()) else {
+                let Some(queue) = ev.queue.as_ref().map(|q| q.as_str()) else {
                     self.put_back(ev.contact, rec, site, life);
                     return;
                 };
                 let same = life.legs.last().is_some_and(|l| l.open && l.queue == queue);
                 if !same {
                     life.legs.push(Leg {
-                        queue: queue.clone(),
+                        queue: queue.to_owned(),
                         start_ms: at,
                         answered: false,
                         exited: false,
                         open: true,
                     });
-                    self.add(&[(Dimension::Queue(queue.clone()), at)], |c| c.offered += 1);
+                    self.add(&[(Dimension::Queue(queue.to_owned()), at)], |c| {
+                        c.offered += 1
+                    });
                     if life.start_ms.is_none() {
                         life.start_ms = Some(at);
-                        self.add(&[(site_dim, at)], |c| c.offered += 1);
+                        self.add(&[(site_dim(), at)], |c| c.offered += 1);
                     }
                     if rec.tenant_start_ms.is_none() {
                         rec.tenant_start_ms = Some(at);
                         self.add(&[(Dimension::Tenant, at)], |c| c.offered += 1);
                     }
                 }
-                self.queues.entry((site.to_owned(), queue)).or_default();
+                self.queue_rec(site, queue);
                 if life.phase != Phase::Callback {
                     life.phase = Phase::Waiting;
                 }
@@ -347,14 +352,16 @@ impl TenantState {
                     self.put_back(ev.contact, rec, site, life);
                     return;
                 };
-                if let Some(a) = &agent {
-                    life.answered_in.insert(a.clone(), ix);
-                    let q = life.legs[ix].queue.clone();
-                    self.queues
-                        .entry((site.to_owned(), q))
-                        .or_default()
-                        .served
-                        .insert(a.clone(), at / DAY_MS * DAY_MS);
+                if let Some(a) = agent {
+                    life.answered_in.insert(a.to_owned(), ix);
+                    let day = at / DAY_MS * DAY_MS;
+                    let served = &mut self.queue_rec(site, &life.legs[ix].queue).served;
+                    match served.get_mut(a) {
+                        Some(d) => *d = day,
+                        None => {
+                            served.insert(a.to_owned(), day);
+                        }
+                    }
                 }
                 if !rec.callback {
                     let leg = &mut life.legs[ix];
@@ -370,8 +377,8 @@ impl TenantState {
                     if !leg.answered {
                         leg.answered = true;
                         let mut t = vec![(Dimension::Queue(leg.queue.clone()), leg.start_ms)];
-                        if let Some(a) = &agent {
-                            t.push((Dimension::Agent(a.clone()), leg.start_ms));
+                        if let Some(a) = agent {
+                            t.push((Dimension::Agent(a.to_owned()), leg.start_ms));
                         }
                         fcr_rows.extend(t.iter().cloned());
                         self.add(&t, answer);
@@ -379,8 +386,8 @@ impl TenantState {
                     let site_start = life.start_ms.unwrap_or(at);
                     if !life.answered {
                         life.answered = true;
-                        fcr_rows.push((site_dim.clone(), site_start));
-                        self.add(&[(site_dim.clone(), site_start)], answer);
+                        fcr_rows.push((site_dim(), site_start));
+                        self.add(&[(site_dim(), site_start)], answer);
                     }
                     if !rec.answered {
                         rec.answered = true;
@@ -413,20 +420,19 @@ impl TenantState {
             } => {
                 life.phase = Phase::Ended;
                 let ix = agent
-                    .as_ref()
                     .and_then(|a| life.answered_in.get(a).copied())
                     .or(life.legs.len().checked_sub(1));
                 let site_start = life.start_ms.unwrap_or(at);
                 let mut t = vec![
                     (Dimension::Tenant, rec.tenant_start_ms.unwrap_or(site_start)),
-                    (site_dim, site_start),
+                    (site_dim(), site_start),
                 ];
                 let leg_start = ix.map_or(at, |i| life.legs[i].start_ms);
                 if let Some(i) = ix {
                     t.push((Dimension::Queue(life.legs[i].queue.clone()), leg_start));
                 }
-                if let Some(a) = &agent {
-                    t.push((Dimension::Agent(a.clone()), leg_start));
+                if let Some(a) = agent {
+                    t.push((Dimension::Agent(a.to_owned()), leg_start));
                 }
                 let (hold, talk, wrap) = (*hold_ms, talk_ms.saturating_sub(*hold_ms), *wrap_ms);
                 self.add(&t, move |c| {
@@ -497,13 +503,13 @@ impl TenantState {
                 if let Some(leg) = life.legs.last_mut().filter(|l| l.open) {
                     leg.open = false;
                     t.push((Dimension::Queue(leg.queue.clone()), leg.start_ms));
-                    if let (true, Some(a)) = (transfer, &agent) {
+                    if let (true, Some(a)) = (transfer, agent) {
                         let ix = life
                             .answered_in
                             .get(a)
                             .copied()
                             .unwrap_or(life.legs.len() - 1);
-                        t.push((Dimension::Agent(a.clone()), life.legs[ix].start_ms));
+                        t.push((Dimension::Agent(a.to_owned()), life.legs[ix].start_ms));
                     }
                 }
                 let site_start = life.start_ms.unwrap_or(at);
@@ -514,7 +520,7 @@ impl TenantState {
                 };
                 if !*site_flag {
                     *site_flag = true;
-                    t.push((site_dim, site_start));
+                    t.push((site_dim(), site_start));
                 }
                 if !*tenant_flag {
                     *tenant_flag = true;
@@ -531,8 +537,25 @@ impl TenantState {
     }
 
     fn put_back(&mut self, id: ContactId, mut rec: ContactRec, site: &str, life: SiteLife) {
-        rec.sites.insert(site.to_owned(), life);
+        match rec.sites.get_mut(site) {
+            Some(slot) => *slot = life,
+            None => {
+                rec.sites.insert(site.to_owned(), life);
+            }
+        }
         self.contacts.insert(id, rec);
+    }
+
+    /// The queue's record, created if missing.
+    fn queue_rec(&mut self, site: &str, queue: &str) -> &mut QueueRec {
+        if !self.queues.contains_key(site) {
+            self.queues.insert(site.to_owned(), BTreeMap::new());
+        }
+        let by_queue = self.queues.get_mut(site).expect("inserted above");
+        if !by_queue.contains_key(queue) {
+            by_queue.insert(queue.to_owned(), QueueRec::default());
+        }
+        by_queue.get_mut(queue).expect("inserted above")
     }
 
     /// Counts an exit (abandon, callback request, voicemail, failure) once per level,
@@ -666,28 +689,41 @@ impl TenantState {
 
     fn on_agent(&mut self, site: &str, at: u64, ev: &AgentEvent) {
         let id = ev.agent.as_str();
-        let prev = self.agents.remove(id);
-        if let Some(prev) = &prev
-            && at > prev.since_ms
-        {
-            let dims = [
-                Dimension::Agent(id.to_owned()),
-                Dimension::Tenant,
-                Dimension::Site(prev.site.clone()),
-            ];
-            self.account(&dims, &prev.status, prev.since_ms, at);
+        // Time spent until now in the previous state (looked up in place: no key built).
+        let spent = self.agents.get(id).filter(|p| at > p.since_ms).map(|p| {
+            (
+                p.status.clone(),
+                p.since_ms,
+                Dimension::Site(p.site.clone()),
+            )
+        });
+        if let Some((status, since_ms, site_dim)) = spent {
+            let dims = [Dimension::Agent(id.to_owned()), Dimension::Tenant, site_dim];
+            self.account(&dims, &status, since_ms, at);
         }
-        // A clock step backwards never makes time negative.
-        let since_ms = prev.map_or(at, |p| at.max(p.since_ms));
-        if ev.status != AgentStatus::LoggedOut {
-            self.agents.insert(
-                id.to_owned(),
-                AgentRec {
-                    status: ev.status.clone(),
-                    since_ms,
-                    site: site.to_owned(),
-                },
-            );
+        if ev.status == AgentStatus::LoggedOut {
+            self.agents.remove(id);
+            return;
+        }
+        match self.agents.get_mut(id) {
+            Some(rec) => {
+                // A clock step backwards never makes time negative.
+                rec.since_ms = at.max(rec.since_ms);
+                rec.status = ev.status.clone();
+                if rec.site != site {
+                    site.clone_into(&mut rec.site);
+                }
+            }
+            None => {
+                self.agents.insert(
+                    id.to_owned(),
+                    AgentRec {
+                        status: ev.status.clone(),
+                        since_ms: at,
+                        site: site.to_owned(),
+                    },
+                );
+            }
         }
     }
 
@@ -715,12 +751,13 @@ impl TenantState {
         let window = cfg.fcr_window_secs * 1000;
         let wm = self.watermark_ms;
         let old = wm.saturating_sub(horizon);
-        while let Some(&(t, id)) = self.seen_by_time.first() {
-            if t >= old {
+        while let Some(entry) = self.seen_by_time.first_entry() {
+            if *entry.key() >= old {
                 break;
             }
-            self.seen_by_time.pop_first();
-            self.seen.remove(&id);
+            for id in entry.remove() {
+                self.seen.remove(&id);
+            }
         }
         let stale_cases: Vec<ContactId> = self
             .cases
@@ -755,7 +792,7 @@ impl TenantState {
             !(ended && c.last_ms + horizon < wm || c.last_ms < stale_open)
         });
         let yesterday = (wm / DAY_MS * DAY_MS).saturating_sub(DAY_MS);
-        for q in self.queues.values_mut() {
+        for q in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
             q.served.retain(|_, day| *day >= yesterday);
         }
     }
@@ -767,7 +804,15 @@ impl TenantState {
             return;
         }
         self.closed_before_ms = cutoff;
-        self.rows.retain(|(_, _, start), _| *start >= cutoff);
+        self.rows.retain_from(cutoff);
+    }
+
+    /// Rebuilds what a checkpoint leaves out because it follows from the rest.
+    pub(super) fn restored(&mut self) {
+        self.seen_by_time.clear();
+        for (&id, &at) in &self.seen {
+            self.seen_by_time.entry(at).or_default().push(id);
+        }
     }
 
     // === real time ===
@@ -804,7 +849,8 @@ impl TenantState {
         let queues = self
             .queues
             .iter()
-            .map(|((site, queue), q)| {
+            .flat_map(|(site, by_queue)| by_queue.iter().map(move |(queue, q)| (site, queue, q)))
+            .map(|(site, queue, q)| {
                 let (w, r, oldest) = waiting
                     .get(&(site.as_str(), queue.as_str()))
                     .copied()
@@ -817,7 +863,7 @@ impl TenantState {
                 let dim = Dimension::Queue(queue.clone());
                 let today_figures = self
                     .rows
-                    .get(&(dim.clone(), IntervalLength::Day, today))
+                    .get(&dim, IntervalLength::Day, today)
                     .map(|c| super::figures(c, &ctx.with_dimension(&dim)))
                     .unwrap_or_else(|| {
                         super::figures(&Counters::default(), &ctx.with_dimension(&dim))
@@ -874,25 +920,30 @@ fn by_state<'a>(agents: impl Iterator<Item = &'a AgentRec>) -> AgentsByState {
     out
 }
 
-/// Serializes a map with non-string keys as a list of pairs (JSON maps need string keys).
-mod vec_map {
-    use std::collections::BTreeMap;
+/// Serializes a hash map as a map in key order, so the same state gives the same bytes
+/// whatever order it was built in.
+mod sorted_map {
+    use std::collections::HashMap;
+    use std::hash::{BuildHasher, Hash};
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
-        map: &BTreeMap<K, V>,
+    pub fn serialize<K: Serialize + Ord, V: Serialize, H, S: Serializer>(
+        map: &HashMap<K, V, H>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
-        s.collect_seq(map.iter())
+        let mut pairs: Vec<(&K, &V)> = map.iter().collect();
+        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        s.collect_map(pairs)
     }
 
-    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    pub fn deserialize<'de, K, V, H, D>(d: D) -> Result<HashMap<K, V, H>, D::Error>
     where
-        K: Deserialize<'de> + Ord,
+        K: Deserialize<'de> + Eq + Hash,
+        H: BuildHasher + Default,
         V: Deserialize<'de>,
         D: Deserializer<'de>,
     {
-        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+        HashMap::deserialize(d)
     }
 }
