@@ -322,7 +322,11 @@ pub struct ShardState {
     names: Names,
     /// Messages for the router and events for the sink, sent at the next flush.
     outbox: Vec<RouterMsg>,
+    /// Sessions append their events here as they happen (see `AgentSession::apply_into`).
     pending_events: Vec<Event>,
+    /// How many of `pending_events` a report has already looked at: the rest are the
+    /// agent's being reported (every transition is reported before another agent's).
+    reported: usize,
     flush_armed: bool,
     me: ActorRef<ShardMsg>,
 }
@@ -353,6 +357,7 @@ impl Actor for AgentShard {
             names: args.names,
             outbox: Vec::new(),
             pending_events: Vec::new(),
+            reported: 0,
             flush_armed: false,
             me: myself.clone(),
         };
@@ -487,6 +492,7 @@ impl ShardState {
                     self.sink.publish(&self.pending_events);
                     self.pending_events.clear();
                 }
+                self.reported = 0;
                 if !self.outbox.is_empty()
                     && self
                         .router
@@ -507,7 +513,10 @@ impl ShardState {
     fn apply(&mut self, agent: u32, t: &AgentTransition) -> Result<(), AcdError> {
         let now = self.now;
         match self.agents.get_mut(&agent) {
-            Some(e) => e.session.apply(now, t).map(|_| ()),
+            Some(e) => e
+                .session
+                .apply_into(now, t, &mut self.pending_events)
+                .map(|_| ()),
             None => Err(self.not_logged_in(agent)),
         }
     }
@@ -777,11 +786,13 @@ impl ShardState {
     /// Publishes the agent's events and, when presence changed (or `force`), tells the
     /// router; when the status people see changed, tells the endpoint.
     fn report(&mut self, myself: &ActorRef<ShardMsg>, agent: u32, force: bool) {
+        let start = std::mem::replace(&mut self.reported, self.pending_events.len());
         let Some(e) = self.agents.get_mut(&agent) else {
             return;
         };
-        let start = self.pending_events.len();
+        // Events the session kept itself (logging in, a restore, a wrap-up extension).
         e.session.move_events_into(&mut self.pending_events);
+        self.reported = self.pending_events.len();
         let fresh = &self.pending_events[start..];
         if fresh.is_empty() && !force {
             return;

@@ -127,6 +127,21 @@ impl AgentSession {
 
     /// Applies a transition and records its events; on error nothing changes.
     pub fn apply(&mut self, now: Timestamp, t: &AgentTransition) -> Result<AgentOutcome, AcdError> {
+        let mut events = std::mem::take(&mut self.events);
+        let r = self.apply_into(now, t, &mut events);
+        self.events = events;
+        r
+    }
+
+    /// Applies a transition and appends its events to `events` rather than keeping them:
+    /// an agent shard gathers every agent's events in one buffer it publishes, so no
+    /// session grows (and frees) a buffer of its own for each transition.
+    pub fn apply_into(
+        &mut self,
+        now: Timestamp,
+        t: &AgentTransition,
+        events: &mut Vec<Event>,
+    ) -> Result<AgentOutcome, AcdError> {
         let before = self.machine.missed_in_row();
         let out = self.machine.apply(t).map_err(|source| AcdError::Agent {
             agent: self.profile.id.clone(),
@@ -140,7 +155,7 @@ impl AgentSession {
             },
             AgentTransition::LogOut => {
                 for &contact in &out.withdrawn {
-                    self.emit(now, AgentEventKind::OfferRescinded { contact });
+                    self.emit_into(events, now, AgentEventKind::OfferRescinded { contact });
                 }
                 AgentEventKind::LoggedOut
             }
@@ -161,9 +176,10 @@ impl AgentSession {
                 AgentEventKind::WrapUpEnded { contact: *contact }
             }
         };
-        self.emit(now, kind);
+        self.emit_into(events, now, kind);
         if out.auto_not_ready {
-            self.emit(
+            self.emit_into(
+                events,
                 now,
                 AgentEventKind::NotReady {
                     reason: NotReadyReason::Missed.label().to_owned(),
@@ -196,9 +212,15 @@ impl AgentSession {
     }
 
     fn emit(&mut self, now: Timestamp, kind: AgentEventKind) {
+        let mut events = std::mem::take(&mut self.events);
+        self.emit_into(&mut events, now, kind);
+        self.events = events;
+    }
+
+    fn emit_into(&mut self, out: &mut Vec<Event>, now: Timestamp, kind: AgentEventKind) {
         let status = self.machine.status();
         for tenant in &self.profile.tenants {
-            self.events.push(Event {
+            out.push(Event {
                 id: self.ids.event(now),
                 at: now,
                 tenant: tenant.clone(),
