@@ -14,7 +14,8 @@
 //!                                                     │ own consumer group
 //!                                                     ▼
 //!                                      forwarder ──send, retry with backoff──▶ target
-//!                                                     └─ commit spool offset after the ack
+//!                                                     └─ commit spool offset of what was acked
+//!                                                        (every 100 ms, and when the spool runs dry)
 //! direct (target = the embedded log itself):
 //!   publish ─encode─▶ channel ─▶ writer ──append──▶ target
 //! ```
@@ -26,7 +27,8 @@
 //! - **Outage**: the forwarder retries with capped exponential backoff
 //!   ([`PublisherConfig::retry_min`] → [`PublisherConfig::retry_max`]); meanwhile events
 //!   pile up in the spool on local disk and are replayed in order when the target
-//!   returns. A process restart resumes from the spool's committed offset.
+//!   returns. A process restart resumes from the spool's committed offset (what was
+//!   acknowledged in the last 100 ms before a crash goes again; consumers drop it).
 //!   Errors the target calls fatal (not [`Error::is_retryable`]: an unknown topic, a
 //!   refused message) are retried the same way and logged as not retryable: dropping
 //!   them would lose events silently, and the stuck stream shows in
@@ -48,7 +50,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hotline_core::event::{Event, EventSink};
 use tokio::sync::{mpsc, watch};
@@ -56,7 +58,8 @@ use tokio::task::JoinHandle;
 
 use crate::events::message_for;
 use crate::log::{
-    Consumer, ConsumerConfig, Error, EventLog, Message, Producer, Result, StartFrom, TopicSpec,
+    Consumer, ConsumerConfig, Error, EventLog, Message, Offset, Partition, Producer, Result,
+    StartFrom, TopicSpec,
 };
 use crate::topics;
 
@@ -278,6 +281,8 @@ impl Publisher {
             config: config.clone(),
             writer_done: written_rx,
             abort: abort_rx,
+            uncommitted: None,
+            last_commit: Instant::now(),
         };
         let tasks = vec![tokio::spawn(writer.run()), tokio::spawn(forwarder.run())];
         Ok(Self::assemble(
@@ -558,7 +563,7 @@ impl Writer {
 
 // === impl Forwarder ===
 
-/// Reads the spool in order and sends it to the target, committing after each ack.
+/// Reads the spool in order and sends it to the target, committing what was acknowledged.
 struct Forwarder {
     spool: Box<dyn Consumer>,
     target: Box<dyn Producer>,
@@ -569,10 +574,39 @@ struct Forwarder {
     config: PublisherConfig,
     writer_done: watch::Receiver<bool>,
     abort: watch::Receiver<bool>,
+    /// The spool position after the last batch the target acknowledged, not yet
+    /// committed to the spool.
+    uncommitted: Option<(String, Partition, Offset)>,
+    /// When the spool offset was last committed.
+    last_commit: Instant,
 }
+
+/// How often the forwarder commits its spool offset while it keeps forwarding. A commit
+/// writes and fsyncs the group's file (two fsyncs); after every batch it held up the
+/// next one, and it only decides what a restarted process forwards again (consumers
+/// drop those duplicates). When the spool runs dry, or on the way out, it commits at
+/// once.
+const SPOOL_COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 impl Forwarder {
     async fn run(mut self) {
+        self.forward().await;
+        self.commit_forwarded().await;
+    }
+
+    /// Commits the spool offset of what the target acknowledged, if not yet done.
+    async fn commit_forwarded(&mut self) {
+        let Some(next) = self.uncommitted.take() else {
+            return;
+        };
+        self.last_commit = Instant::now();
+        // The target has them; a failed commit only means they may be sent again.
+        if let Err(e) = self.spool.commit(&[next]).await {
+            tracing::warn!(error = %e, "publisher could not commit its spool offset; events may be forwarded twice");
+        }
+    }
+
+    async fn forward(&mut self) {
         let mut backoff = Backoff::new(&self.config);
         loop {
             if *self.abort.borrow() {
@@ -604,6 +638,7 @@ impl Forwarder {
                 tracing::error!(offset = s.offset, location = %s.location, reason = %s.reason, "publisher spool is damaged; skipped unreadable events");
             }
             let Some(last) = poll.records.last() else {
+                self.commit_forwarded().await;
                 continue;
             };
             let next = (last.topic.clone(), last.partition, last.offset + 1);
@@ -652,9 +687,9 @@ impl Forwarder {
                 .pending_bytes
                 .fetch_sub(bytes, Ordering::AcqRel);
             self.counters.set_error(None);
-            // The target has them; a failed commit only means they may be sent again.
-            if let Err(e) = self.spool.commit(&[next]).await {
-                tracing::warn!(error = %e, "publisher could not commit its spool offset; events may be forwarded twice");
+            self.uncommitted = Some(next);
+            if self.last_commit.elapsed() >= SPOOL_COMMIT_EVERY {
+                self.commit_forwarded().await;
             }
         }
     }

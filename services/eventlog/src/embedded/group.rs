@@ -233,6 +233,11 @@ impl EmbeddedConsumer {
     }
 
     /// Reads up to `max` records from the owned partitions, on a blocking thread.
+    ///
+    /// Fair across partitions: each gets an equal share of `max` first, then what the
+    /// others left unused goes round again. Draining one partition up to `max` before
+    /// the next (as a plain round robin would) lets a busy log starve the partitions
+    /// read last, and their records wait many polls: seconds behind the others.
     async fn read(&mut self, max: usize) -> Result<Poll> {
         let mut cursors = std::mem::take(&mut self.cursors);
         self.in_flight = cursors.iter().map(|c| (c.part.clone(), c.next)).collect();
@@ -242,14 +247,25 @@ impl EmbeddedConsumer {
             let mut poll = Poll::default();
             let n = cursors.len();
             let mut result = Ok(());
-            for i in 0..n {
-                let left = max - poll.records.len();
-                if left == 0 {
-                    break;
+            let share = max.div_ceil(n.max(1));
+            'rounds: loop {
+                let before = poll.records.len();
+                for i in 0..n {
+                    let left = max - poll.records.len();
+                    if left == 0 {
+                        break 'rounds;
+                    }
+                    let cursor = &mut cursors[(start + i) % n];
+                    if !cursor.has_data() {
+                        continue;
+                    }
+                    let take = left.min(share);
+                    if let Err(e) = cursor.read(take, &mut poll.records, &mut poll.skipped) {
+                        result = Err(e);
+                        break 'rounds;
+                    }
                 }
-                let cursor = &mut cursors[(start + i) % n];
-                if let Err(e) = cursor.read(left, &mut poll.records, &mut poll.skipped) {
-                    result = Err(e);
+                if poll.records.len() == before {
                     break;
                 }
             }

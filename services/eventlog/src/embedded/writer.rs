@@ -322,6 +322,9 @@ pub(crate) fn run(rx: Receiver<Append>, config: WriterConfig, wake: watch::Sende
             None => true,
         };
         if sync_now {
+            // The interval runs from the start of one group commit to the start of the
+            // next, so a slow fsync is not followed by a full interval of waiting too.
+            let started = Instant::now();
             if config.fsync != FsyncPolicy::Never {
                 for w in writers.values_mut() {
                     if w.failed.is_none()
@@ -331,7 +334,7 @@ pub(crate) fn run(rx: Receiver<Append>, config: WriterConfig, wake: watch::Sende
                     }
                 }
             }
-            last_sync = Instant::now();
+            last_sync = started;
             finish(&mut writers, &mut waiting, &wake);
         }
     }
