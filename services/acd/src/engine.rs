@@ -265,13 +265,14 @@ struct QueueRt {
     len: u32,
     rr_cursor: u32,
     counters: QueueCounters,
+    /// Per agent: the sum of its levels in this queue's skills (most-skilled strategy),
+    /// by index, so a decision reads a dense vector rather than each agent's queues.
+    scores: Vec<u16>,
 }
 
 struct AgentQueue {
     queue: u32,
     min_step: u8,
-    /// Sum of the agent's levels in the queue's own skills (most-skilled strategy).
-    score: u16,
 }
 
 struct AgentRt {
@@ -283,6 +284,21 @@ struct AgentRt {
     logged_in: bool,
     ready: bool,
     status: AgentStatus,
+    queues: Vec<AgentQueue>,
+}
+
+impl AgentRt {
+    fn has_room(&self, ch: Channel) -> bool {
+        self.logged_in && self.ready && self.used[ch.index()] < self.capacity.on(ch)
+    }
+}
+
+/// What the strategies weigh, per agent, kept in a dense vector apart from the rest of
+/// the agent's record: a decision on an idle floor scans hundreds of candidates, and
+/// reaching into each one's whole record (ids, names, vectors: several cache lines) was
+/// the router's largest cost (perf, `hotline bench routing`).
+#[derive(Debug, Clone, Copy, Default)]
+struct AgentRank {
     idle_since: Timestamp,
     handled: u32,
     /// Contacts connected or in wrap-up (for occupancy).
@@ -291,15 +307,10 @@ struct AgentRt {
     busy_since: Timestamp,
     logged_total: u64,
     logged_since: Timestamp,
-    queues: Vec<AgentQueue>,
 }
 
-impl AgentRt {
-    fn has_room(&self, ch: Channel) -> bool {
-        self.logged_in && self.ready && self.used[ch.index()] < self.capacity.on(ch)
-    }
-
-    fn occupancy_ppm(&self, now: Timestamp) -> u64 {
+impl AgentRank {
+    fn occupancy_ppm(&self, now: Timestamp, logged_in: bool) -> u64 {
         let busy = self.busy_total
             + if self.engaged > 0 {
                 now.0.saturating_sub(self.busy_since.0)
@@ -307,7 +318,7 @@ impl AgentRt {
                 0
             };
         let logged = self.logged_total
-            + if self.logged_in {
+            + if logged_in {
                 now.0.saturating_sub(self.logged_since.0)
             } else {
                 0
@@ -451,6 +462,8 @@ pub struct Engine {
     /// Per tenant: queue index by id (looked up by reference, no clone per arrival).
     queue_ix: Vec<HashMap<QueueId, u32>>,
     agents: Vec<AgentRt>,
+    /// Per agent, what the strategies weigh (see [`AgentRank`]).
+    ranks: Vec<AgentRank>,
     agent_ix: HashMap<AgentId, u32>,
     available: [Bits; 3],
     logged_in: Bits,
@@ -483,6 +496,7 @@ impl Engine {
             queues: Vec::new(),
             queue_ix: Vec::new(),
             agents: Vec::new(),
+            ranks: Vec::new(),
             agent_ix: HashMap::default(),
             available: Default::default(),
             logged_in: Bits::default(),
@@ -551,6 +565,7 @@ impl Engine {
                 len: 0,
                 rr_cursor: u32::MAX,
                 counters: QueueCounters::default(),
+                scores: vec![0; n_agents],
             };
             e.queues.push(rt);
         }
@@ -569,10 +584,10 @@ impl Engine {
                     for s in &mut e.queues[qi].steps[min_step as usize..] {
                         s.eligible.set(i, true);
                     }
+                    e.queues[qi].scores[i] = score;
                     queues.push(AgentQueue {
                         queue: qi as u32,
                         min_step,
-                        score,
                     });
                 }
             }
@@ -585,15 +600,9 @@ impl Engine {
                 logged_in: false,
                 ready: false,
                 status: AgentStatus::LoggedOut,
-                idle_since: Timestamp::ZERO,
-                handled: 0,
-                engaged: 0,
-                busy_total: 0,
-                busy_since: Timestamp::ZERO,
-                logged_total: 0,
-                logged_since: Timestamp::ZERO,
                 queues,
             });
+            e.ranks.push(AgentRank::default());
             e.agent_ix.insert(a.id.clone(), i as u32);
         }
         Ok(e)
@@ -966,12 +975,12 @@ impl Engine {
         if wait <= q.sl {
             q.counters.answered_in_sl += 1;
         }
-        let ag = &mut self.agents[agent as usize];
-        ag.handled += 1;
-        if ag.engaged == 0 {
-            ag.busy_since = now;
+        let r = &mut self.ranks[agent as usize];
+        r.handled += 1;
+        if r.engaged == 0 {
+            r.busy_since = now;
         }
-        ag.engaged += 1;
+        r.engaged += 1;
         self.emit(
             now,
             key,
@@ -1115,14 +1124,15 @@ impl Engine {
         let ch = self.contacts[key].channel;
         let ag = &mut self.agents[agent as usize];
         ag.used[ch.index()] -= 1;
+        let r = &mut self.ranks[agent as usize];
         if was_engaged {
-            ag.engaged -= 1;
-            if ag.engaged == 0 {
-                ag.busy_total += now.0.saturating_sub(ag.busy_since.0);
+            r.engaged -= 1;
+            if r.engaged == 0 {
+                r.busy_total += now.0.saturating_sub(r.busy_since.0);
             }
         }
         if ag.used.iter().all(|&u| u == 0) {
-            ag.idle_since = now;
+            r.idle_since = now;
         }
         self.refresh_available(agent);
     }
@@ -1339,30 +1349,23 @@ impl Engine {
         let q = &self.queues[c.queue as usize];
         let eligible = &q.steps[c.step as usize].eligible;
         let available = &self.available[c.channel.index()];
-        let agents = &self.agents[..];
+        let agents = &self.ranks[..];
         let best = match q.strategy {
             Strategy::LongestIdle => lowest(
                 eligible,
                 available,
                 agents,
                 |a| !c.skips(a as u32, now),
-                |_, ag| (ag.idle_since.0, 0),
+                |_, r| (r.idle_since.0, 0),
             ),
             Strategy::MostSkilled => {
-                let queue = c.queue;
+                let scores = &q.scores[..];
                 lowest(
                     eligible,
                     available,
                     agents,
                     |a| !c.skips(a as u32, now),
-                    |_, ag| {
-                        let s = ag
-                            .queues
-                            .iter()
-                            .find(|x| x.queue == queue)
-                            .map_or(0, |x| x.score);
-                        (u64::from(u16::MAX - s), ag.idle_since.0)
-                    },
+                    |a, r| (u64::from(u16::MAX - scores[a]), r.idle_since.0),
                 )
             }
             Strategy::RoundRobin => {
@@ -1388,14 +1391,15 @@ impl Engine {
                 available,
                 agents,
                 |a| !c.skips(a as u32, now),
-                |_, ag| (u64::from(ag.handled), ag.idle_since.0),
+                |_, r| (u64::from(r.handled), r.idle_since.0),
             ),
             Strategy::LeastOccupied => lowest(
                 eligible,
                 available,
                 agents,
                 |a| !c.skips(a as u32, now),
-                |_, ag| (ag.occupancy_ppm(now), ag.idle_since.0),
+                // Candidates are available, so logged in.
+                |_, r| (r.occupancy_ppm(now, true), r.idle_since.0),
             ),
         };
         if let Some(agent) = best {
@@ -1484,9 +1488,9 @@ impl Engine {
 fn lowest(
     eligible: &Bits,
     available: &Bits,
-    agents: &[AgentRt],
+    agents: &[AgentRank],
     admits: impl Fn(usize) -> bool,
-    score: impl Fn(usize, &AgentRt) -> (u64, u64),
+    score: impl Fn(usize, &AgentRank) -> (u64, u64),
 ) -> Option<u32> {
     let mut best: Option<((u64, u64), u32)> = None;
     eligible.for_each_common(available, |a| {
@@ -1507,16 +1511,17 @@ impl Engine {
     /// The agent's session reports a change of presence.
     pub fn set_availability(&mut self, now: Timestamp, agent: u32, av: Availability) {
         let ag = &mut self.agents[agent as usize];
+        let r = &mut self.ranks[agent as usize];
         let logging_out = !av.logged_in && ag.logged_in;
         if av.logged_in && !ag.logged_in {
-            ag.logged_since = now;
-            ag.idle_since = now;
+            r.logged_since = now;
+            r.idle_since = now;
         }
         if logging_out {
-            ag.logged_total += now.0.saturating_sub(ag.logged_since.0);
+            r.logged_total += now.0.saturating_sub(r.logged_since.0);
         }
         if av.ready && !ag.ready && ag.used.iter().all(|&u| u == 0) {
-            ag.idle_since = now;
+            r.idle_since = now;
         }
         ag.logged_in = av.logged_in;
         ag.ready = av.ready;
@@ -1738,12 +1743,12 @@ impl Engine {
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(j.contact, key);
         if let Some(a) = held {
-            let ag = &mut self.agents[a as usize];
-            ag.used[j.channel.index()] += 1;
-            if ag.engaged == 0 {
-                ag.busy_since = now;
+            self.agents[a as usize].used[j.channel.index()] += 1;
+            let r = &mut self.ranks[a as usize];
+            if r.engaged == 0 {
+                r.busy_since = now;
             }
-            ag.engaged += 1;
+            r.engaged += 1;
             self.refresh_available(a);
             let phase = if j.state == ContactState::WrapUp {
                 SlotPhase::WrapUp
@@ -1885,10 +1890,11 @@ impl Engine {
         let agents = self
             .agents
             .iter()
+            .zip(&self.ranks)
             .zip(&phases)
             .zip(held)
             .map(
-                |((a, &(reserved, on_contact, wrap_up)), contacts)| AgentSnapshot {
+                |(((a, r), &(reserved, on_contact, wrap_up)), contacts)| AgentSnapshot {
                     agent: a.id.clone(),
                     name: a.name.clone(),
                     serves: a.serves.clone(),
@@ -1902,13 +1908,13 @@ impl Engine {
                         a.status.clone()
                     },
                     used: a.used,
-                    handled: a.handled,
+                    handled: r.handled,
                     idle_secs: if a.logged_in {
-                        now.since(a.idle_since).as_secs_f64()
+                        now.since(r.idle_since).as_secs_f64()
                     } else {
                         0.0
                     },
-                    occupancy: a.occupancy_ppm(now) as f64 / 1e6,
+                    occupancy: r.occupancy_ppm(now, a.logged_in) as f64 / 1e6,
                     contacts,
                 },
             )
