@@ -9,6 +9,9 @@
 //!   [`state::RoutingState::apply`] validates a [`state::Command`] and applies all of it
 //!   or none of it.
 //!
+//! - [`network`]: Raft between replicas over gRPC — the client openraft drives and the
+//!   server that feeds the local Raft.
+//!
 //! # Data flow
 //!
 //! ```text
@@ -17,5 +20,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod network;
 pub mod state;
 pub mod typ;
