@@ -8,6 +8,7 @@
 //!   policies), live site summaries and durable promises (callbacks, voicemails).
 //!   [`state::RoutingState::apply`] validates a [`state::Command`] and applies all of it
 //!   or none of it.
+//! - [`store`]: durable Raft storage on redb: the group-committed log and the state machine.
 //!
 //! # Data flow
 //!
@@ -18,4 +19,5 @@
 #![forbid(unsafe_code)]
 
 pub mod state;
+pub mod store;
 pub mod typ;
