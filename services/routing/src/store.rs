@@ -117,7 +117,10 @@ impl StoreConfig {
 /// [`StoreConfig::verify_on_open`], checks all of it); call it before starting the node or from
 /// `spawn_blocking`. A second open of a file that is still open fails with
 /// [`StoreError::Open`], which [`StoreError::is_retryable`] says may succeed later.
-pub fn open(path: &Path, config: &StoreConfig) -> Result<(LogStore, StateMachineStore), StoreError> {
+pub fn open(
+    path: &Path,
+    config: &StoreConfig,
+) -> Result<(LogStore, StateMachineStore), StoreError> {
     config.validate()?;
     let db = Arc::new(db::Db::open(path, config)?);
     let writer = Arc::new(writer::Writer::spawn(Arc::clone(&db), config)?);

@@ -22,7 +22,11 @@ type LogId = openraft::type_config::alias::LogIdOf<TypeConfig>;
 type Vote = openraft::type_config::alias::VoteOf<TypeConfig>;
 
 fn suite_error(err: impl std::error::Error + Send + Sync + 'static) -> StorageError<TypeConfig> {
-    StorageError::from_io_error(ErrorSubject::Store, ErrorVerb::Read, std::io::Error::other(err))
+    StorageError::from_io_error(
+        ErrorSubject::Store,
+        ErrorVerb::Read,
+        std::io::Error::other(err),
+    )
 }
 
 /// A fresh store in its own temporary directory, fsyncing for real.
@@ -33,8 +37,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for DurableS
         &self,
     ) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<TypeConfig>> {
         let dir = tempfile::tempdir().map_err(suite_error)?;
-        let (log, sm) =
-            store::open(&dir.path().join("routing.redb"), &StoreConfig::default()).map_err(suite_error)?;
+        let (log, sm) = store::open(&dir.path().join("routing.redb"), &StoreConfig::default())
+            .map_err(suite_error)?;
         Ok((dir, log, sm))
     }
 }
@@ -128,19 +132,30 @@ async fn reopened_store_finds_its_vote_logs_committed_id_and_snapshot() -> Resul
     let state = log.get_log_state().await?;
     assert_eq!(state.last_purged_log_id, Some(log_id(3, 4)));
     assert_eq!(state.last_log_id, Some(log_id(3, 10)));
-    assert_eq!(log.try_get_log_entries(5..=10).await?, entries[4..].to_vec());
+    assert_eq!(
+        log.try_get_log_entries(5..=10).await?,
+        entries[4..].to_vec()
+    );
     assert_eq!(log.try_get_log_entries(..5).await?, Vec::<Entry>::new());
 
-    let current = sm.get_current_snapshot().await?.expect("a snapshot was saved");
+    let current = sm
+        .get_current_snapshot()
+        .await?
+        .expect("a snapshot was saved");
     assert_eq!(current.meta.last_log_id, Some(log_id(3, 6)));
     assert_eq!(current.meta.last_membership.log_id(), &Some(log_id(1, 1)));
     let (applied, stored_membership) = sm.applied_state().await?;
     assert_eq!(applied, Some(log_id(3, 6)));
     assert_eq!(stored_membership, current.meta.last_membership);
-    assert_eq!(sm.state_handle().read(RoutingState::clone), state_at_snapshot);
+    assert_eq!(
+        sm.state_handle().read(RoutingState::clone),
+        state_at_snapshot
+    );
 
     // openraft re-applies the committed entries after the snapshot on start-up.
-    StorageHelper::new(&mut log, &mut sm).get_initial_state().await?;
+    StorageHelper::new(&mut log, &mut sm)
+        .get_initial_state()
+        .await?;
     assert_eq!(sm.applied_state().await?.0, Some(log_id(3, 8)));
     Ok(())
 }
@@ -160,7 +175,10 @@ fn file_that_is_not_a_store_is_refused_with_an_error_naming_it() -> Result<()> {
 
     let err = open_error(&path);
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     Ok(())
 }
@@ -182,7 +200,10 @@ async fn store_whose_pages_were_damaged_is_refused_with_an_error_naming_it() -> 
     std::fs::write(&path, bytes)?;
 
     let err = open_error(&path);
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -190,7 +211,10 @@ async fn store_whose_pages_were_damaged_is_refused_with_an_error_naming_it() -> 
 fn path_that_is_a_directory_is_refused_with_an_error_naming_it() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let err = open_error(dir.path());
-    assert!(err.to_string().contains(&dir.path().display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&dir.path().display().to_string()),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -202,7 +226,10 @@ fn store_still_open_is_refused_with_a_retryable_error() -> Result<()> {
 
     let err = open_error(&path);
     assert!(err.is_retryable(), "{err:?}");
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -238,6 +265,9 @@ async fn appends_queued_during_a_commit_share_the_next_commit() -> Result<()> {
         "{appends} appends took {} commits",
         stats.commits
     );
-    assert_eq!(log.get_log_state().await?.last_log_id, Some(log_id(1, appends as u64)));
+    assert_eq!(
+        log.get_log_state().await?.last_log_id,
+        Some(log_id(1, appends as u64))
+    );
     Ok(())
 }

@@ -103,7 +103,7 @@ impl Db {
         builder.set_cache_size(config.cache_bytes);
         let open_error = |source| StoreError::Open {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let (redb, created) = match config.durability {
             Durability::Durable => {
@@ -113,7 +113,10 @@ impl Db {
             }
             Durability::InMemory => {
                 let backend = redb::backends::InMemoryBackend::new();
-                (builder.create_with_backend(backend).map_err(open_error)?, false)
+                (
+                    builder.create_with_backend(backend).map_err(open_error)?,
+                    false,
+                )
             }
         };
         let db = Self {
@@ -133,10 +136,14 @@ impl Db {
 
     /// Creates the tables of a new file and refuses a layout this build does not know.
     fn prepare(&self) -> Result<(), StoreError> {
-        let txn = self.redb.begin_write().at(self, "begin a write transaction")?;
+        let txn = self
+            .redb
+            .begin_write()
+            .at(self, "begin a write transaction")?;
         {
             txn.open_table(LOG).at(self, "open the log table")?;
-            txn.open_table(SNAPSHOT).at(self, "open the snapshot table")?;
+            txn.open_table(SNAPSHOT)
+                .at(self, "open the snapshot table")?;
             let mut meta = txn.open_table(META).at(self, "open the meta table")?;
             let found = match meta.get(key::LAYOUT).at(self, "read the layout version")? {
                 Some(bytes) => Some(self.decode::<u64>(|| "layout version".into(), bytes.value())?),
@@ -172,12 +179,15 @@ impl Db {
             .map_err(|e| StoreError::Redb {
                 path: self.path.clone(),
                 action: "sync the directory of the new file",
-                source: redb::Error::Io(e),
+                source: Box::new(redb::Error::Io(e)),
             })
     }
 
     fn load_meta(&self) -> Result<LogMeta, StoreError> {
-        let txn = self.redb.begin_read().at(self, "begin a read transaction")?;
+        let txn = self
+            .redb
+            .begin_read()
+            .at(self, "begin a read transaction")?;
         let table = txn.open_table(META).at(self, "open the meta table")?;
         let read = |name: &'static str| -> Result<Option<Vec<u8>>, StoreError> {
             let value = table.get(name).at(self, "read the meta table")?;
@@ -198,9 +208,17 @@ impl Db {
 
     /// The current snapshot's metadata and encoded routing state, if one was ever saved.
     pub(super) fn read_snapshot(&self) -> Result<Option<(SnapshotMeta, Vec<u8>)>, StoreError> {
-        let txn = self.redb.begin_read().at(self, "begin a read transaction")?;
-        let table = txn.open_table(SNAPSHOT).at(self, "open the snapshot table")?;
-        let Some(meta) = table.get(key::SNAPSHOT_META).at(self, "read the snapshot")? else {
+        let txn = self
+            .redb
+            .begin_read()
+            .at(self, "begin a read transaction")?;
+        let table = txn
+            .open_table(SNAPSHOT)
+            .at(self, "open the snapshot table")?;
+        let Some(meta) = table
+            .get(key::SNAPSHOT_META)
+            .at(self, "read the snapshot")?
+        else {
             return Ok(None);
         };
         let meta: SnapshotMeta = self.decode(|| "snapshot metadata".into(), meta.value())?;
@@ -211,7 +229,9 @@ impl Db {
             .ok_or_else(|| StoreError::Redb {
                 path: self.path.clone(),
                 action: "read the snapshot",
-                source: redb::Error::Corrupted("snapshot metadata without its data".into()),
+                source: Box::new(redb::Error::Corrupted(
+                    "snapshot metadata without its data".into(),
+                )),
             })?;
         Ok(Some((meta, data)))
     }
@@ -254,7 +274,7 @@ impl<T, E: Into<redb::Error>> RedbResultExt<T> for Result<T, E> {
         self.map_err(|source| StoreError::Redb {
             path: db.path.clone(),
             action,
-            source: source.into(),
+            source: Box::new(source.into()),
         })
     }
 }

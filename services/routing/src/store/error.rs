@@ -24,7 +24,7 @@ pub enum StoreError {
         path: PathBuf,
         /// What redb reported.
         #[source]
-        source: redb::DatabaseError,
+        source: Box<redb::DatabaseError>,
     },
 
     /// Reading or writing the file failed after it was open.
@@ -36,7 +36,7 @@ pub enum StoreError {
         action: &'static str,
         /// What redb reported.
         #[source]
-        source: redb::Error,
+        source: Box<redb::Error>,
     },
 
     /// A stored record does not decode: the file is damaged, or was written by a build whose
@@ -111,13 +111,12 @@ impl StoreError {
     /// is stopping or by this one's previous store that has not finished closing. Everything
     /// else needs a person (a bad config, a damaged disk) or a restart (a failed write).
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Open {
-                source: redb::DatabaseError::DatabaseAlreadyOpen,
-                ..
+        match self {
+            StoreError::Open { source, .. } => {
+                matches!(**source, redb::DatabaseError::DatabaseAlreadyOpen)
             }
-        )
+            _ => false,
+        }
     }
 }
 

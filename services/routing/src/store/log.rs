@@ -18,9 +18,9 @@ use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftTypeConfig};
 use redb::{ReadableDatabase, ReadableTable};
 
+use super::StoreError;
 use super::db::{self, Db, Entry, LOG, LogId, RedbResultExt, Unflushed, Vote};
 use super::writer::{FsyncMeter, FsyncStats, WriteOp, Writer};
-use super::StoreError;
 use crate::typ::TypeConfig;
 
 /// The Raft log of the routing group: vote, committed log id, entries and last purged log id,
@@ -63,13 +63,17 @@ impl LogStore {
 
 impl fmt::Debug for LogStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogStore").field("path", &self.db.path).finish()
+        f.debug_struct("LogStore")
+            .field("path", &self.db.path)
+            .finish()
     }
 }
 
 impl fmt::Debug for LogReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LogReader").field("path", &self.db.path).finish()
+        f.debug_struct("LogReader")
+            .field("path", &self.db.path)
+            .finish()
     }
 }
 
@@ -84,7 +88,7 @@ impl RaftLogReader<TypeConfig> for LogReader {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(db::lock(&self.db.meta).vote.clone())
+        Ok(db::lock(&self.db.meta).vote)
     }
 }
 
@@ -99,7 +103,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        Ok(db::lock(&self.db.meta).vote.clone())
+        Ok(db::lock(&self.db.meta).vote)
     }
 }
 
@@ -107,8 +111,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogReader;
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
-        let last_purged_log_id = db::lock(&self.db.meta).last_purged.clone();
-        let last_log_id = last_log_id(&self.db)?.or_else(|| last_purged_log_id.clone());
+        let last_purged_log_id = db::lock(&self.db.meta).last_purged;
+        let last_log_id = last_log_id(&self.db)?.or(last_purged_log_id);
         Ok(LogState {
             last_purged_log_id,
             last_log_id,
@@ -123,7 +127,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         let bytes = self.db.encode("vote", vote)?;
-        let vote = vote.clone();
+        let vote = *vote;
         self.writer
             .call(|done| WriteOp::SaveVote { vote, bytes, done })
             .await?;
@@ -138,7 +142,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
-        Ok(db::lock(&self.db.meta).committed.clone())
+        Ok(db::lock(&self.db.meta).committed)
     }
 
     async fn append<I>(
@@ -214,7 +218,10 @@ fn read_entries(db: &Db, range: &impl RangeBounds<u64>) -> Result<Vec<Entry>, St
         let txn = db.redb.begin_read().at(db, "begin a read transaction")?;
         let tail_start = tail.keys().next().copied();
         let unflushed: Vec<(u64, Arc<[u8]>)> = tail
-            .range((Bound::Included(start), end.map_or(Bound::Unbounded, Bound::Excluded)))
+            .range((
+                Bound::Included(start),
+                end.map_or(Bound::Unbounded, Bound::Excluded),
+            ))
             .map(|(index, entry)| (*index, Arc::clone(&entry.bytes)))
             .collect();
         (txn, tail_start, unflushed)
@@ -250,7 +257,7 @@ fn last_log_id(db: &Db) -> Result<Option<LogId>, StoreError> {
     let txn = {
         let tail = db::lock(&db.tail);
         if let Some((_, last)) = tail.last_key_value() {
-            return Ok(Some(last.log_id.clone()));
+            return Ok(Some(last.log_id));
         }
         db.redb.begin_read().at(db, "begin a read transaction")?
     };

@@ -13,9 +13,9 @@ use futures::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, OptionalSend};
 
+use super::StoreError;
 use super::db::{Db, LogId, SnapshotMeta, StoredMembership};
 use super::writer::{WriteOp, Writer};
-use super::StoreError;
 use crate::state::{Response, RoutingState};
 use crate::typ::TypeConfig;
 
@@ -93,7 +93,7 @@ impl StateMachineStore {
             db: Arc::clone(&self.db),
             writer: Arc::clone(&self.writer),
             meta: SnapshotMeta {
-                last_log_id: self.last_applied.clone(),
+                last_log_id: self.last_applied,
                 last_membership: self.last_membership.clone(),
             },
             state: self.state_handle().read(RoutingState::clone),
@@ -142,7 +142,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<RoutingSnapshot, io::Error> {
         let data = self.db.encode("routing state", &self.state)?;
         let meta = self.meta.clone();
-        let last_log_id = meta.last_log_id.clone();
+        let last_log_id = meta.last_log_id;
         let encoded_meta = self.db.encode("snapshot metadata", &meta)?;
         let saved = data.clone();
         self.writer
@@ -169,7 +169,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), io::Error> {
-        Ok((self.last_applied.clone(), self.last_membership.clone()))
+        Ok((self.last_applied, self.last_membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -191,8 +191,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 EntryPayload::Blank => Response::Applied,
                 // Membership is Raft's, not the routing state's: remember it for snapshots.
                 EntryPayload::Membership(membership) => {
-                    self.last_membership =
-                        StoredMembership::new(Some(entry.log_id.clone()), membership);
+                    self.last_membership = StoredMembership::new(Some(entry.log_id), membership);
                     Response::Applied
                 }
             };
@@ -217,7 +216,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .db
             .decode(|| format!("received snapshot {meta}"), &snapshot)?;
         let encoded_meta = self.db.encode("snapshot metadata", meta)?;
-        let last_log_id = meta.last_log_id.clone();
+        let last_log_id = meta.last_log_id;
         self.writer
             .call(|done| WriteOp::SaveSnapshot {
                 last_log_id,
@@ -228,19 +227,16 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             })
             .await?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = state;
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.last_membership = meta.last_membership.clone();
         tracing::info!(path = %self.db.path.display(), meta = %meta, "routing snapshot installed");
         Ok(())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<RoutingSnapshot>, io::Error> {
-        Ok(self
-            .db
-            .read_snapshot()?
-            .map(|(meta, data)| Snapshot {
-                meta,
-                snapshot: data,
-            }))
+        Ok(self.db.read_snapshot()?.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: data,
+        }))
     }
 }

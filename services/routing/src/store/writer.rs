@@ -231,7 +231,8 @@ fn write(db: &Db, batch: &[WriteOp]) -> Result<(), StoreError> {
                     }
                 }
                 WriteOp::SaveVote { bytes, .. } => {
-                    meta.insert(key::VOTE, bytes.as_slice()).at(db, "save the vote")?;
+                    meta.insert(key::VOTE, bytes.as_slice())
+                        .at(db, "save the vote")?;
                 }
                 WriteOp::SaveCommitted { bytes } => {
                     meta.insert(key::COMMITTED, bytes.as_slice())
@@ -303,8 +304,8 @@ fn publish(db: &Db, batch: &[WriteOp]) {
     let mut meta = db::lock(&db.meta);
     for op in batch {
         match op {
-            WriteOp::SaveVote { vote, .. } => meta.vote = Some(vote.clone()),
-            WriteOp::Purge { log_id, .. } => meta.last_purged = Some(log_id.clone()),
+            WriteOp::SaveVote { vote, .. } => meta.vote = Some(*vote),
+            WriteOp::Purge { log_id, .. } => meta.last_purged = Some(*log_id),
             _ => {}
         }
     }
