@@ -8,6 +8,7 @@
 //!   policies), live site summaries and durable promises (callbacks, voicemails).
 //!   [`state::RoutingState::apply`] validates a [`state::Command`] and applies all of it
 //!   or none of it.
+//! - [`store`]: durable Raft storage on redb: the group-committed log and the state machine.
 //!
 //! - [`network`]: Raft between replicas over gRPC — the client openraft drives and the
 //!   server that feeds the local Raft.
@@ -22,4 +23,5 @@
 
 pub mod network;
 pub mod state;
+pub mod store;
 pub mod typ;
