@@ -11,7 +11,6 @@
 //! [`RPCError::Timeout`]; anything else is a [`NetworkError`], retried at once.
 
 use std::future::Future;
-use std::io::Cursor;
 use std::time::Duration;
 
 use hotline_proto::routing::v1 as pb;
@@ -37,33 +36,6 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
 /// How long a connection attempt may take before the target counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A state machine's snapshot as bytes on the wire, whatever type the state machine keeps
-/// it in.
-pub trait SnapshotBytes: Send + 'static {
-    /// The bytes to send.
-    fn to_wire(&self) -> Vec<u8>;
-    /// The snapshot rebuilt from received bytes.
-    fn from_wire(bytes: Vec<u8>) -> Self;
-}
-
-impl SnapshotBytes for Vec<u8> {
-    fn to_wire(&self) -> Vec<u8> {
-        self.clone()
-    }
-    fn from_wire(bytes: Vec<u8>) -> Self {
-        bytes
-    }
-}
-
-impl SnapshotBytes for Cursor<Vec<u8>> {
-    fn to_wire(&self) -> Vec<u8> {
-        self.get_ref().clone()
-    }
-    fn from_wire(bytes: Vec<u8>) -> Self {
-        Cursor::new(bytes)
-    }
-}
 
 /// Encodes an openraft message for the wire.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -208,7 +180,7 @@ impl GrpcPeer {
 }
 
 impl RaftNetworkV2<TypeConfig> for GrpcPeer {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = Vec<u8>;
 
     async fn append_entries(
         &mut self,
@@ -249,7 +221,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
+        snapshot: SnapshotOf<TypeConfig, Vec<u8>>,
         cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
@@ -257,7 +229,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let message = pb::SnapshotMessage {
             vote: encode(&vote),
             meta: encode(&snapshot.meta),
-            data: snapshot.snapshot.to_wire(),
+            data: snapshot.snapshot,
         };
         // A snapshot may be large: it gets the hard deadline, not the soft one.
         let ttl = option.hard_ttl();
@@ -317,7 +289,7 @@ where
 
 impl<SM> RaftService<SM>
 where
-    SM: RaftStateMachine<TypeConfig, SnapshotData = Cursor<Vec<u8>>>,
+    SM: RaftStateMachine<TypeConfig, SnapshotData = Vec<u8>>,
 {
     /// Serves `raft` to the other replicas.
     pub fn new(raft: openraft::Raft<TypeConfig, SM>) -> Self {
@@ -357,7 +329,7 @@ fn reply<T: Serialize, E: std::fmt::Display>(
 #[tonic::async_trait]
 impl<SM> pb::raft_server::Raft for RaftService<SM>
 where
-    SM: RaftStateMachine<TypeConfig, SnapshotData = Cursor<Vec<u8>>>,
+    SM: RaftStateMachine<TypeConfig, SnapshotData = Vec<u8>>,
 {
     async fn append_entries(
         &self,
@@ -393,9 +365,9 @@ where
             decode("snapshot vote", &message.vote).map_err(tonic::Status::invalid_argument)?;
         let meta: SnapshotMetaOf<TypeConfig> =
             decode("snapshot meta", &message.meta).map_err(tonic::Status::invalid_argument)?;
-        let snapshot = SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+        let snapshot = SnapshotOf::<TypeConfig, Vec<u8>> {
             meta,
-            snapshot: Cursor::from_wire(message.data),
+            snapshot: message.data,
         };
         reply(self.raft.install_full_snapshot(vote, snapshot).await)
     }
