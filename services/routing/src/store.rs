@@ -117,6 +117,10 @@ impl StoreConfig {
 /// [`StoreConfig::verify_on_open`], checks all of it); call it before starting the node or from
 /// `spawn_blocking`. A second open of a file that is still open fails with
 /// [`StoreError::Open`], which [`StoreError::is_retryable`] says may succeed later.
+///
+/// The file closes once the log store, the state machine and every reader and snapshot builder
+/// made from them are dropped; dropping the last of the two halves waits for the writer to
+/// commit what is queued, so after `Raft::shutdown` the same path can be opened again.
 pub fn open(
     path: &Path,
     config: &StoreConfig,
