@@ -88,8 +88,7 @@ async fn run(window: usize) -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "timing-sensitive: run alone, with --release"]
-async fn store_makes_fifty_thousand_appends_a_second_durable_within_ten_ms_at_p99() -> Result<()>
-{
+async fn store_makes_fifty_thousand_appends_a_second_durable_within_ten_ms_at_p99() -> Result<()> {
     let window = match std::env::var("HOTLINE_STORE_BENCH_WINDOW") {
         Ok(window) => window.parse()?,
         Err(_) => 256,

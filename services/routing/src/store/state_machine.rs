@@ -212,9 +212,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
-        let state: RoutingState = self
-            .db
-            .decode(|| format!("routing state of the snapshot received for {meta}"), &snapshot)?;
+        let state: RoutingState = self.db.decode(
+            || format!("routing state of the snapshot received for {meta}"),
+            &snapshot,
+        )?;
         let encoded_meta = self.db.encode("snapshot metadata", meta)?;
         let last_log_id = meta.last_log_id;
         self.writer
