@@ -34,6 +34,7 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use self::db::StoreClosed;
 pub use self::error::StoreError;
 pub use self::log::{LogReader, LogStore};
 pub use self::state_machine::{SnapshotBuilder, StateHandle, StateMachineStore};
