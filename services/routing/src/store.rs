@@ -59,7 +59,9 @@ pub struct StoreConfig {
     /// Bytes of redb page cache; the log's recent tail and the snapshot are what it holds.
     pub cache_bytes: usize,
     /// Verify every page's checksum when opening a file, so a damaged file is refused with an
-    /// error instead of being trusted. Costs one read of the whole file at start-up.
+    /// error instead of being trusted. Costs one read of the whole file at start-up. Off, redb
+    /// trusts the pages, and a damaged one can panic inside it (debug builds) or surface later
+    /// as a read error.
     pub verify_on_open: bool,
     /// Most write requests (appends, votes, truncations…) folded into one redb commit. Bounds
     /// how long one commit can take under a burst; the batch is whatever queued meanwhile.
