@@ -166,3 +166,53 @@ async fn lone_replica_commits_snapshots_and_recovers_its_state_after_a_restart()
     raft.shutdown().await?;
     Ok(())
 }
+
+/// Client writes through openraft on one durable replica: what the store leaves of its speed
+/// once Raft's own work is added. Timing-sensitive, so ignored by default; run it alone with
+/// `cargo test --release -p hotline-routing --test store_raft -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "timing-sensitive: run alone, with --release"]
+async fn lone_replica_makes_fifty_thousand_client_writes_a_second_durable() -> Result<()> {
+    const CLIENTS: u64 = 256;
+    const WRITES_PER_CLIENT: u64 = 400;
+    let dir = tempfile::tempdir()?;
+    let Replica { raft, fsync, .. } = start(&dir.path().join("routing.redb")).await?;
+    let node = SiteNode::default();
+    raft.initialize(BTreeMap::from([(1, node)])).await?;
+    raft.wait(WAIT).current_leader(1, "elected").await?;
+
+    let started = Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let raft = raft.clone();
+        clients.spawn(async move {
+            let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+            for _ in 0..WRITES_PER_CLIENT {
+                let sent = Instant::now();
+                raft.client_write(Command::Noop).await?;
+                let micros = u64::try_from(sent.elapsed().as_micros())?;
+                latency.saturating_record(micros.max(1));
+            }
+            anyhow::Ok(latency)
+        });
+    }
+    let mut latency = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    while let Some(client) = clients.join_next().await {
+        latency.add(client??)?;
+    }
+    let took = started.elapsed();
+    let writes = CLIENTS * WRITES_PER_CLIENT;
+    let rate = writes as f64 / took.as_secs_f64();
+    let p99 = latency.value_at_quantile(0.99);
+    println!(
+        "{CLIENTS} clients, {writes} writes in {took:.2?}: {rate:.0}/s; write p50 {} µs, p99 {p99} µs, \
+         max {} µs; store: {:?}",
+        latency.value_at_quantile(0.50),
+        latency.max(),
+        fsync.stats(),
+    );
+    raft.shutdown().await?;
+    assert!(rate >= 50_000.0, "{rate:.0} writes/s");
+    assert!(p99 <= 10_000, "p99 {p99} µs");
+    Ok(())
+}
