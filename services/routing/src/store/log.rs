@@ -296,3 +296,6 @@ fn index_span(range: &impl RangeBounds<u64>) -> Option<(u64, Option<u64>)> {
     }
     Some((start, end))
 }
+
+#[cfg(test)]
+mod tests;
