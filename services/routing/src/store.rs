@@ -34,6 +34,7 @@ mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use self::db::StoreClosed;
 pub use self::error::StoreError;
 pub use self::log::{LogReader, LogStore};
 pub use self::state_machine::{SnapshotBuilder, StateHandle, StateMachineStore};
@@ -58,7 +59,9 @@ pub struct StoreConfig {
     /// Bytes of redb page cache; the log's recent tail and the snapshot are what it holds.
     pub cache_bytes: usize,
     /// Verify every page's checksum when opening a file, so a damaged file is refused with an
-    /// error instead of being trusted. Costs one read of the whole file at start-up.
+    /// error instead of being trusted. Costs one read of the whole file at start-up. Off, redb
+    /// trusts the pages, and a damaged one can panic inside it (debug builds) or surface later
+    /// as a read error.
     pub verify_on_open: bool,
     /// Most write requests (appends, votes, truncations…) folded into one redb commit. Bounds
     /// how long one commit can take under a burst; the batch is whatever queued meanwhile.
@@ -117,6 +120,10 @@ impl StoreConfig {
 /// [`StoreConfig::verify_on_open`], checks all of it); call it before starting the node or from
 /// `spawn_blocking`. A second open of a file that is still open fails with
 /// [`StoreError::Open`], which [`StoreError::is_retryable`] says may succeed later.
+///
+/// The file closes once the log store, the state machine and every reader and snapshot builder
+/// made from them are dropped; dropping the last of the two halves waits for the writer to
+/// commit what is queued, so after `Raft::shutdown` the same path can be opened again.
 pub fn open(
     path: &Path,
     config: &StoreConfig,

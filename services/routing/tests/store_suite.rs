@@ -183,27 +183,61 @@ fn file_that_is_not_a_store_is_refused_with_an_error_naming_it() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn store_whose_pages_were_damaged_is_refused_with_an_error_naming_it() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("routing.redb");
-    {
-        let (mut log, _sm) = store::open(&path, &StoreConfig::default())?;
-        append_durably(&mut log, (1..=200).map(|index| noop(1, index)).collect()).await?;
-    }
-    let mut bytes = std::fs::read(&path)?;
-    // Past redb's header, where the pages are.
-    let len = bytes.len();
-    for byte in &mut bytes[len / 4..len / 4 * 3] {
-        *byte ^= 0x5A;
-    }
-    std::fs::write(&path, bytes)?;
+/// Ways a disk or an operator damages a file after the store wrote it.
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    /// Every byte of the middle half flipped: the pages, past redb's header.
+    FlippedPages,
+    /// The second half gone, as after a copy cut short.
+    Truncated,
+    /// The first 4 KiB zeroed: the header and the commit slots.
+    ZeroedHeader,
+    /// One byte flipped in every 4 KiB page.
+    BitRot,
+}
 
-    let err = open_error(&path);
-    assert!(
-        err.to_string().contains(&path.display().to_string()),
-        "{err}"
-    );
+impl Damage {
+    fn apply(self, bytes: &mut Vec<u8>) {
+        let len = bytes.len();
+        match self {
+            Damage::FlippedPages => bytes[len / 4..len / 4 * 3]
+                .iter_mut()
+                .for_each(|b| *b ^= 0x5A),
+            Damage::Truncated => bytes.truncate(len / 2),
+            Damage::ZeroedHeader => bytes[..4096.min(len)].fill(0),
+            Damage::BitRot => bytes
+                .iter_mut()
+                .step_by(4096)
+                .skip(1)
+                .for_each(|b| *b ^= 0x01),
+        }
+    }
+}
+
+#[tokio::test]
+async fn store_whose_file_was_damaged_is_refused_with_an_error_naming_it() -> Result<()> {
+    for damage in [
+        Damage::FlippedPages,
+        Damage::Truncated,
+        Damage::ZeroedHeader,
+        Damage::BitRot,
+    ] {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("routing.redb");
+        {
+            let (mut log, _sm) = store::open(&path, &StoreConfig::default())?;
+            append_durably(&mut log, (1..=200).map(|index| noop(1, index)).collect()).await?;
+        }
+        let mut bytes = std::fs::read(&path)?;
+        damage.apply(&mut bytes);
+        std::fs::write(&path, bytes)?;
+
+        let err = open_error(&path);
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{damage:?}: {err}"
+        );
+    }
     Ok(())
 }
 

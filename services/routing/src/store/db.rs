@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use super::writer::FsyncMeter;
 use super::{Durability, StoreConfig, StoreError};
@@ -94,6 +95,25 @@ pub(super) struct Db {
     pub(super) meta: Mutex<LogMeta>,
     /// Every commit's duration.
     pub(super) meter: FsyncMeter,
+    /// Dropped after `redb` (fields drop in order), which tells every [`StoreClosed`] the file
+    /// is closed.
+    closed: watch::Sender<()>,
+}
+
+/// Resolves once the store's file is closed, so the same path can be opened again in this
+/// process: after `Raft::shutdown`, openraft's tasks drop the log store and the state machine
+/// a moment later, not at once.
+#[derive(Debug, Clone)]
+pub struct StoreClosed {
+    /// Sees the sender go when the file closes.
+    closed: watch::Receiver<()>,
+}
+
+impl StoreClosed {
+    /// Waits until the file is closed; at once if it already is.
+    pub async fn wait(mut self) {
+        while self.closed.changed().await.is_ok() {}
+    }
 }
 
 impl Db {
@@ -125,6 +145,7 @@ impl Db {
             tail: Mutex::default(),
             meta: Mutex::default(),
             meter: FsyncMeter::default(),
+            closed: watch::Sender::new(()),
         };
         db.prepare()?;
         if created {
@@ -204,6 +225,13 @@ impl Db {
             meta.last_purged = Some(self.decode(|| "last purged log id".into(), &bytes)?);
         }
         Ok(meta)
+    }
+
+    /// A handle that resolves when this file closes.
+    pub(super) fn closed(&self) -> StoreClosed {
+        StoreClosed {
+            closed: self.closed.subscribe(),
+        }
     }
 
     /// The current snapshot's metadata and encoded routing state, if one was ever saved.

@@ -41,7 +41,7 @@ pub enum StoreError {
 
     /// A stored record does not decode: the file is damaged, or was written by a build whose
     /// routing state or Raft types have a different shape.
-    #[error("routing store {}: the stored {what} does not decode: {source}", path.display())]
+    #[error("routing store {}: cannot decode the {what}: {source}", path.display())]
     Decode {
         /// The file.
         path: PathBuf,

@@ -19,7 +19,7 @@ use openraft::{OptionalSend, RaftTypeConfig};
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::StoreError;
-use super::db::{self, Db, Entry, LOG, LogId, RedbResultExt, Unflushed, Vote};
+use super::db::{self, Db, Entry, LOG, LogId, RedbResultExt, StoreClosed, Unflushed, Vote};
 use super::writer::{FsyncMeter, FsyncStats, WriteOp, Writer};
 use crate::typ::TypeConfig;
 
@@ -53,6 +53,13 @@ impl LogStore {
     /// A handle on the commit figures that keeps working after this store is handed to openraft.
     pub fn fsync_meter(&self) -> FsyncMeter {
         self.db.meter.clone()
+    }
+
+    /// Resolves once the file is closed (this store, the state machine and their readers all
+    /// dropped): keep one before handing the store to openraft, to reopen the same path after
+    /// `Raft::shutdown` in the same process.
+    pub fn closed(&self) -> StoreClosed {
+        self.db.closed()
     }
 
     /// How the commits have gone so far: count, entries, p50/p99/max duration.
@@ -289,3 +296,6 @@ fn index_span(range: &impl RangeBounds<u64>) -> Option<(u64, Option<u64>)> {
     }
     Some((start, end))
 }
+
+#[cfg(test)]
+mod tests;

@@ -62,7 +62,7 @@ impl StateMachineStore {
     pub(super) fn load(db: Arc<Db>, writer: Arc<Writer>) -> Result<Self, StoreError> {
         let (state, last_applied, last_membership) = match db.read_snapshot()? {
             Some((meta, data)) => {
-                let state = db.decode(|| "snapshot's routing state".into(), &data)?;
+                let state = db.decode(|| "routing state of the stored snapshot".into(), &data)?;
                 (state, meta.last_log_id, meta.last_membership)
             }
             None => Default::default(),
@@ -212,9 +212,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         meta: &SnapshotMeta,
         snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
-        let state: RoutingState = self
-            .db
-            .decode(|| format!("received snapshot {meta}"), &snapshot)?;
+        let state: RoutingState = self.db.decode(
+            || format!("routing state of the snapshot received for {meta}"),
+            &snapshot,
+        )?;
         let encoded_meta = self.db.encode("snapshot metadata", meta)?;
         let last_log_id = meta.last_log_id;
         self.writer

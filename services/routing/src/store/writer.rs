@@ -14,6 +14,7 @@
 //! [`StoreConfig::max_batch`]: super::StoreConfig::max_batch
 
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -195,7 +196,10 @@ fn run(db: &Db, mut requests: mpsc::Receiver<WriteOp>, max_batch: usize) {
         if failure.is_none() {
             // Wall-clock on purpose: this measures the disk, not the routing logic.
             let started = Instant::now();
-            let written = write(db, &batch);
+            // A panic inside redb (a damaged page, in a debug build) must reach openraft as a
+            // storage error, not strand the batch's callbacks and hang the node.
+            let written = panic::catch_unwind(AssertUnwindSafe(|| write(db, &batch)))
+                .unwrap_or_else(|panicked| Err(panic_error(db, panicked.as_ref())));
             let took = started.elapsed();
             match written {
                 Ok(()) => {
@@ -213,6 +217,18 @@ fn run(db: &Db, mut requests: mpsc::Receiver<WriteOp>, max_batch: usize) {
         for op in batch.drain(..) {
             op.finish(result, &db.path);
         }
+    }
+}
+
+fn panic_error(db: &Db, panicked: &(dyn std::any::Any + Send)) -> StoreError {
+    let message = panicked
+        .downcast_ref::<&str>()
+        .map(|message| (*message).to_owned())
+        .or_else(|| panicked.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_owned());
+    StoreError::Failed {
+        path: db.path.clone(),
+        reason: format!("redb panicked while writing: {message}"),
     }
 }
 
