@@ -9,9 +9,10 @@
 //!   [`state::RoutingState::apply`] validates a [`state::Command`] and applies all of it
 //!   or none of it.
 //! - [`store`]: durable Raft storage on redb: the group-committed log and the state machine.
-//!
 //! - [`network`]: Raft between replicas over gRPC — the client openraft drives and the
 //!   server that feeds the local Raft.
+//! - [`node`]: one routing replica — store, Raft and its gRPC server (Raft traffic and the
+//!   `RoutingAdmin` API); writes from any replica, forwarded to the leader.
 //!
 //! # Data flow
 //!
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod network;
+pub mod node;
 pub mod state;
 pub mod store;
 pub mod typ;

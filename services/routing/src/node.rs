@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use hotline_proto::routing::v1 as pb;
 use openraft::errors::{ClientWriteError, RaftError};
-use openraft::{ChangeMembers, ServerState};
+use openraft::type_config::async_runtime::WatchReceiver;
+use openraft::{ChangeMembers, Instant as _, ServerState};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -66,12 +67,13 @@ pub struct RaftTiming {
 
 impl Default for RaftTiming {
     fn default() -> Self {
-        // A follower notices a dead leader after 250–500 ms; with one pre-vote and one
-        // vote round trip on a LAN, a new leader is up well within the 1 s goal.
+        // A follower notices a dead leader after 150–300 ms; with one pre-vote and one vote
+        // round trip on a LAN, a new leader is up well within the 1 s goal. Pre-vote keeps
+        // a follower that merely missed heartbeats under load from unseating a live leader.
         Self {
-            heartbeat_ms: 60,
-            election_min_ms: 250,
-            election_max_ms: 500,
+            heartbeat_ms: 50,
+            election_min_ms: 150,
+            election_max_ms: 300,
         }
     }
 }
@@ -82,6 +84,14 @@ pub enum NodeError {
     /// The store could not be opened or written.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The data directory cannot be made.
+    #[error("routing replica data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What the file system said.
+        reason: String,
+    },
     /// Raft's timings or settings are inconsistent.
     #[error("routing replica {id}: bad Raft configuration: {reason}")]
     Config {
@@ -260,18 +270,16 @@ impl RoutingNode {
         .map_err(|e| NodeError::Config { id, reason: e.to_string() })?;
 
         let path = config.data_dir.join("routing.redb");
+        if config.store.durability == store::Durability::Durable {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::DataDir {
+                path: config.data_dir.clone(),
+                reason: e.to_string(),
+            })?;
+        }
         let store_config = config.store.clone();
-        let (log, sm) = tokio::task::spawn_blocking(move || {
-            if store_config.durability == store::Durability::Durable {
-                std::fs::create_dir_all(path.parent().unwrap_or(&path)).map_err(|e| StoreError::Open {
-                    path: path.clone(),
-                    reason: format!("cannot create the data directory: {e}"),
-                })?;
-            }
-            store::open(&path, &store_config)
-        })
-        .await
-        .map_err(|e| NodeError::Stopped { id, reason: e.to_string() })??;
+        let (log, sm) = tokio::task::spawn_blocking(move || store::open(&path, &store_config))
+            .await
+            .map_err(|e| NodeError::Stopped { id, reason: e.to_string() })??;
         let state = sm.state_handle();
         let fsync = log.fsync_meter();
         let raft = Raft::new(id, Arc::new(raft_config), GrpcNetwork::new(id), log, sm)
@@ -279,7 +287,6 @@ impl RoutingNode {
             .map_err(|e| NodeError::Stopped { id, reason: e.to_string() })?;
 
         let (stop, mut stopped) = watch::channel(false);
-        let admin = AdminService { node: None };
         let raft_service = RaftService::new(raft.clone()).into_server();
         let inner = Arc::new(Inner {
             id,
@@ -292,10 +299,7 @@ impl RoutingNode {
             server: std::sync::Mutex::new(None),
         });
         let node = RoutingNode { inner };
-        let admin = pb::routing_admin_server::RoutingAdminServer::new(AdminService {
-            node: Some(node.clone()),
-            ..admin
-        });
+        let admin = pb::routing_admin_server::RoutingAdminServer::new(AdminService { node: node.clone() });
         let incoming = TcpListenerStream::new(listener);
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
@@ -397,19 +401,10 @@ impl RoutingNode {
     /// Runs `f` on a state that includes every write committed before the call, confirmed
     /// with a quorum. What admin reads use.
     pub async fn read_linearizable<T>(&self, f: impl FnOnce(&RoutingState) -> T) -> Result<T, NodeError> {
-        let raft = &self.inner.raft;
-        let read = raft
-            .ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
-            .await
-            .map_err(|e| match e {
-                RaftError::Fatal(f) => self.stopped(f),
-                RaftError::APIError(_) => NodeError::NoLeader {
-                    id: self.inner.id,
-                    waited_ms: 0,
-                },
-            })?;
-        let wanted = read.read_log_id().index;
-        raft.wait(Some(LEADER_WAIT))
+        let wanted = self.read_index(true).await?;
+        self.inner
+            .raft
+            .wait(Some(LEADER_WAIT))
             .applied_index_at_least(Some(wanted), "linearizable read")
             .await
             .map_err(|e| NodeError::Stopped {
@@ -419,9 +414,43 @@ impl RoutingNode {
         Ok(self.read(f))
     }
 
+    /// The index a linearizable read must wait for: the leader's, confirmed with a quorum
+    /// (asked over gRPC when this replica is a follower).
+    async fn read_index(&self, may_forward: bool) -> Result<u64, NodeError> {
+        let started = Instant::now();
+        loop {
+            match self
+                .inner
+                .raft
+                .ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+                .await
+            {
+                Ok(read) => return Ok(read.index()),
+                Err(RaftError::Fatal(f)) => return Err(self.stopped(f)),
+                Err(RaftError::APIError(e)) => {
+                    let forward = match &e {
+                        openraft::errors::LinearizableReadError::ForwardToLeader(f) => f.leader_node.clone(),
+                        _ => None,
+                    };
+                    if let (true, Some(leader)) = (may_forward, forward) {
+                        let mut client = AdminClient::connect(&leader.rpc_addr).await?;
+                        return client.read_index().await;
+                    }
+                    if started.elapsed() >= LEADER_WAIT {
+                        return Err(NodeError::NoLeader {
+                            id: self.inner.id,
+                            waited_ms: started.elapsed().as_millis() as u64,
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
     /// This replica's view of the group.
     pub fn status(&self) -> ClusterStatus {
-        let metrics = self.inner.raft.metrics().borrow().clone();
+        let metrics = self.inner.raft.metrics().borrow_watched().clone();
         let membership = metrics.membership_config.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
         let matched: BTreeMap<NodeId, Option<u64>> = metrics
@@ -456,9 +485,11 @@ impl RoutingNode {
             leader: metrics.current_leader,
             term: metrics.current_term,
             last_log_index: metrics.last_log_index,
-            committed: metrics.committed.map(|l| l.index),
+            committed: metrics.cluster_committed.map(|l| l.index),
             last_applied: metrics.last_applied.map(|l| l.index),
-            millis_since_quorum_ack: metrics.millis_since_quorum_ack,
+            millis_since_quorum_ack: metrics
+                .last_quorum_acked
+                .map(|at| at.elapsed().as_millis() as u64),
             members,
             fsync_p50_us: fsync.p50_us,
             fsync_p99_us: fsync.p99_us,
@@ -620,14 +651,12 @@ fn error_to_status(e: &NodeError) -> tonic::Status {
 
 /// The `RoutingAdmin` gRPC service of one replica.
 struct AdminService {
-    node: Option<RoutingNode>,
+    node: RoutingNode,
 }
 
 impl AdminService {
     fn node(&self) -> Result<&RoutingNode, tonic::Status> {
-        self.node
-            .as_ref()
-            .ok_or_else(|| tonic::Status::unavailable("routing replica is starting"))
+        Ok(&self.node)
     }
 }
 
@@ -653,6 +682,14 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
         Ok(tonic::Response::new(pb::StatusReply {
             status_json: serde_json::to_string(&status).map_err(|e| tonic::Status::internal(e.to_string()))?,
         }))
+    }
+
+    async fn read_index(
+        &self,
+        _request: tonic::Request<pb::StatusRequest>,
+    ) -> Result<tonic::Response<pb::ReadIndexReply>, tonic::Status> {
+        let index = self.node()?.read_index(false).await.map_err(|e| error_to_status(&e))?;
+        Ok(tonic::Response::new(pb::ReadIndexReply { index }))
     }
 
     async fn add_member(
@@ -750,6 +787,16 @@ impl AdminClient {
             addr: self.addr.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// The leader's confirmed commit index, for a linearizable read elsewhere.
+    pub async fn read_index(&mut self) -> Result<u64, NodeError> {
+        let reply = self
+            .inner
+            .read_index(pb::StatusRequest {})
+            .await
+            .map_err(|s| status_to_error(&self.addr, s))?;
+        Ok(reply.into_inner().index)
     }
 
     /// Adds a member (the replica must be the leader).
