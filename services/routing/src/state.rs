@@ -42,6 +42,8 @@ pub mod promise;
 pub mod summary;
 
 mod apply;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
