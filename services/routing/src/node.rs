@@ -102,7 +102,9 @@ pub enum NodeError {
     },
     /// No leader is known yet (an election is under way, or this replica is cut off from
     /// a majority). Safe to retry.
-    #[error("no routing leader is known to replica {id} after {waited_ms} ms: an election is under way or this site is cut off from the majority; retry, and check `hotline ops cluster status`")]
+    #[error(
+        "no routing leader is known to replica {id} after {waited_ms} ms: an election is under way or this site is cut off from the majority; retry, and check `hotline ops cluster status`"
+    )]
     NoLeader {
         /// The replica asked.
         id: NodeId,
@@ -112,7 +114,9 @@ pub enum NodeError {
     /// The leader changed while the write was in flight; it may or may not have been
     /// applied. Commands are written so that a retry is refused as a duplicate or changes
     /// nothing twice.
-    #[error("the routing leader changed while the write was in flight: it may or may not have been applied; {0}")]
+    #[error(
+        "the routing leader changed while the write was in flight: it may or may not have been applied; {0}"
+    )]
     Uncertain(String),
     /// The state machine refused the command; nothing of it was applied.
     #[error("refused: {0}")]
@@ -151,7 +155,10 @@ pub enum NodeError {
 impl NodeError {
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::NoLeader { .. } | Self::Forward { .. } | Self::Uncertain(_))
+        matches!(
+            self,
+            Self::NoLeader { .. } | Self::Forward { .. } | Self::Uncertain(_)
+        )
     }
 }
 
@@ -267,7 +274,10 @@ impl RoutingNode {
             ..Default::default()
         }
         .validate()
-        .map_err(|e| NodeError::Config { id, reason: e.to_string() })?;
+        .map_err(|e| NodeError::Config {
+            id,
+            reason: e.to_string(),
+        })?;
 
         let path = config.data_dir.join("routing.redb");
         if config.store.durability == store::Durability::Durable {
@@ -279,12 +289,18 @@ impl RoutingNode {
         let store_config = config.store.clone();
         let (log, sm) = tokio::task::spawn_blocking(move || store::open(&path, &store_config))
             .await
-            .map_err(|e| NodeError::Stopped { id, reason: e.to_string() })??;
+            .map_err(|e| NodeError::Stopped {
+                id,
+                reason: e.to_string(),
+            })??;
         let state = sm.state_handle();
         let fsync = log.fsync_meter();
         let raft = Raft::new(id, Arc::new(raft_config), GrpcNetwork::new(id), log, sm)
             .await
-            .map_err(|e| NodeError::Stopped { id, reason: e.to_string() })?;
+            .map_err(|e| NodeError::Stopped {
+                id,
+                reason: e.to_string(),
+            })?;
 
         let (stop, mut stopped) = watch::channel(false);
         let raft_service = RaftService::new(raft.clone()).into_server();
@@ -299,7 +315,8 @@ impl RoutingNode {
             server: std::sync::Mutex::new(None),
         });
         let node = RoutingNode { inner };
-        let admin = pb::routing_admin_server::RoutingAdminServer::new(AdminService { node: node.clone() });
+        let admin =
+            pb::routing_admin_server::RoutingAdminServer::new(AdminService { node: node.clone() });
         let incoming = TcpListenerStream::new(listener);
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
@@ -314,7 +331,11 @@ impl RoutingNode {
                 tracing::error!(replica = id, %addr, error = %e, "routing gRPC server stopped");
             }
         });
-        *node.inner.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(server);
+        *node
+            .inner
+            .server
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(server);
         tracing::info!(replica = id, site = %config.site, %addr, "routing replica started");
         Ok(node)
     }
@@ -400,7 +421,10 @@ impl RoutingNode {
 
     /// Runs `f` on a state that includes every write committed before the call, confirmed
     /// with a quorum. What admin reads use.
-    pub async fn read_linearizable<T>(&self, f: impl FnOnce(&RoutingState) -> T) -> Result<T, NodeError> {
+    pub async fn read_linearizable<T>(
+        &self,
+        f: impl FnOnce(&RoutingState) -> T,
+    ) -> Result<T, NodeError> {
         let wanted = self.read_index(true).await?;
         self.inner
             .raft
@@ -429,7 +453,9 @@ impl RoutingNode {
                 Err(RaftError::Fatal(f)) => return Err(self.stopped(f)),
                 Err(RaftError::APIError(e)) => {
                     let forward = match &e {
-                        openraft::errors::LinearizableReadError::ForwardToLeader(f) => f.leader_node.clone(),
+                        openraft::errors::LinearizableReadError::ForwardToLeader(f) => {
+                            f.leader_node.clone()
+                        }
                         _ => None,
                     };
                     if let (true, Some(leader)) = (may_forward, forward) {
@@ -456,7 +482,11 @@ impl RoutingNode {
         let matched: BTreeMap<NodeId, Option<u64>> = metrics
             .replication
             .as_ref()
-            .map(|r| r.iter().map(|(id, log)| (*id, log.as_ref().map(|l| l.index))).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|(id, log)| (*id, log.as_ref().map(|l| l.index)))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut members: Vec<Member> = membership
             .nodes()
@@ -502,12 +532,19 @@ impl RoutingNode {
     pub async fn add_member(&self, id: NodeId, node: SiteNode) -> Result<ClusterStatus, NodeError> {
         let raft = &self.inner.raft;
         let status = self.status();
-        let voters: BTreeSet<NodeId> = status.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+        let voters: BTreeSet<NodeId> = status
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.id)
+            .collect();
         let mut proposed = voters.clone();
         proposed.insert(id);
         check_membership_change(&voters, &self.unreachable_voters(&status), &proposed)
             .map_err(|r| NodeError::Membership(r.to_string()))?;
-        raft.add_learner(id, node, true).await.map_err(|e| self.membership_error(e))?;
+        raft.add_learner(id, node, true)
+            .await
+            .map_err(|e| self.membership_error(e))?;
         raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
             .await
             .map_err(|e| self.membership_error(e))?;
@@ -517,7 +554,12 @@ impl RoutingNode {
     /// Removes a voter, refused if the rest could not keep quorum.
     pub async fn remove_member(&self, id: NodeId) -> Result<ClusterStatus, NodeError> {
         let status = self.status();
-        let voters: BTreeSet<NodeId> = status.members.iter().filter(|m| m.voter).map(|m| m.id).collect();
+        let voters: BTreeSet<NodeId> = status
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .map(|m| m.id)
+            .collect();
         if !voters.contains(&id) {
             return Err(NodeError::Membership(format!(
                 "replica {id} is not a voter of the routing group (voters: {voters:?})"
@@ -553,13 +595,20 @@ impl RoutingNode {
             .collect()
     }
 
-    fn membership_error(&self, e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> NodeError {
+    fn membership_error(
+        &self,
+        e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
+    ) -> NodeError {
         match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => NodeError::Membership(format!(
-                "only the leader changes membership; ask replica {:?} at {}",
-                f.leader_id,
-                f.leader_node.map(|n| n.rpc_addr).unwrap_or_else(|| "(no leader known)".into())
-            )),
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                NodeError::Membership(format!(
+                    "only the leader changes membership; ask replica {:?} at {}",
+                    f.leader_id,
+                    f.leader_node
+                        .map(|n| n.rpc_addr)
+                        .unwrap_or_else(|| "(no leader known)".into())
+                ))
+            }
             RaftError::APIError(e) => NodeError::Membership(e.to_string()),
             RaftError::Fatal(f) => self.stopped(f),
         }
@@ -604,14 +653,19 @@ async fn forward_write(addr: &str, command: &Command) -> Result<Written, NodeErr
         addr: addr.to_owned(),
         message,
     };
-    let mut client = AdminClient::connect(addr).await.map_err(|e| fail(e.to_string()))?;
+    let mut client = AdminClient::connect(addr)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
     let command_json = serde_json::to_string(command).map_err(|e| fail(e.to_string()))?;
     let mut request = tonic::Request::new(pb::WriteRequest { command_json });
-    request.metadata_mut().insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
+    request
+        .metadata_mut()
+        .insert(FORWARDED, tonic::metadata::MetadataValue::from_static("1"));
     match client.inner.write(request).await {
         Ok(reply) => {
             let reply = reply.into_inner();
-            let response: Response = serde_json::from_str(&reply.response_json).map_err(|e| fail(e.to_string()))?;
+            let response: Response =
+                serde_json::from_str(&reply.response_json).map_err(|e| fail(e.to_string()))?;
             written(response, reply.log_index)
         }
         Err(status) => Err(status_to_error(addr, status)),
@@ -638,9 +692,9 @@ fn status_to_error(addr: &str, status: tonic::Status) -> NodeError {
 
 fn error_to_status(e: &NodeError) -> tonic::Status {
     match e {
-        NodeError::Refused(refusal) => {
-            tonic::Status::aborted(serde_json::to_string(refusal).unwrap_or_else(|_| refusal.to_string()))
-        }
+        NodeError::Refused(refusal) => tonic::Status::aborted(
+            serde_json::to_string(refusal).unwrap_or_else(|_| refusal.to_string()),
+        ),
         NodeError::Membership(m) => tonic::Status::failed_precondition(m.clone()),
         e if e.is_retryable() => tonic::Status::unavailable(e.to_string()),
         e => tonic::Status::internal(e.to_string()),
@@ -662,25 +716,37 @@ impl AdminService {
 
 #[tonic::async_trait]
 impl pb::routing_admin_server::RoutingAdmin for AdminService {
-    async fn write(&self, request: tonic::Request<pb::WriteRequest>) -> Result<tonic::Response<pb::WriteReply>, tonic::Status> {
+    async fn write(
+        &self,
+        request: tonic::Request<pb::WriteRequest>,
+    ) -> Result<tonic::Response<pb::WriteReply>, tonic::Status> {
         let node = self.node()?;
         let forwarded = request.metadata().contains_key(FORWARDED);
-        let command: Command = serde_json::from_str(&request.into_inner().command_json)
-            .map_err(|e| tonic::Status::invalid_argument(format!("command_json is not a routing command: {e}")))?;
+        let command: Command =
+            serde_json::from_str(&request.into_inner().command_json).map_err(|e| {
+                tonic::Status::invalid_argument(format!(
+                    "command_json is not a routing command: {e}"
+                ))
+            })?;
         let written = node
             .write_inner(command, !forwarded)
             .await
             .map_err(|e| error_to_status(&e))?;
         Ok(tonic::Response::new(pb::WriteReply {
-            response_json: serde_json::to_string(&written.response).map_err(|e| tonic::Status::internal(e.to_string()))?,
+            response_json: serde_json::to_string(&written.response)
+                .map_err(|e| tonic::Status::internal(e.to_string()))?,
             log_index: written.index,
         }))
     }
 
-    async fn status(&self, _request: tonic::Request<pb::StatusRequest>) -> Result<tonic::Response<pb::StatusReply>, tonic::Status> {
+    async fn status(
+        &self,
+        _request: tonic::Request<pb::StatusRequest>,
+    ) -> Result<tonic::Response<pb::StatusReply>, tonic::Status> {
         let status = self.node()?.status();
         Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status).map_err(|e| tonic::Status::internal(e.to_string()))?,
+            status_json: serde_json::to_string(&status)
+                .map_err(|e| tonic::Status::internal(e.to_string()))?,
         }))
     }
 
@@ -688,7 +754,11 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
         &self,
         _request: tonic::Request<pb::StatusRequest>,
     ) -> Result<tonic::Response<pb::ReadIndexReply>, tonic::Status> {
-        let index = self.node()?.read_index(false).await.map_err(|e| error_to_status(&e))?;
+        let index = self
+            .node()?
+            .read_index(false)
+            .await
+            .map_err(|e| error_to_status(&e))?;
         Ok(tonic::Response::new(pb::ReadIndexReply { index }))
     }
 
@@ -708,7 +778,8 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
             .await
             .map_err(|e| error_to_status(&e))?;
         Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status).map_err(|e| tonic::Status::internal(e.to_string()))?,
+            status_json: serde_json::to_string(&status)
+                .map_err(|e| tonic::Status::internal(e.to_string()))?,
         }))
     }
 
@@ -722,7 +793,8 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
             .await
             .map_err(|e| error_to_status(&e))?;
         Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status).map_err(|e| tonic::Status::internal(e.to_string()))?,
+            status_json: serde_json::to_string(&status)
+                .map_err(|e| tonic::Status::internal(e.to_string()))?,
         }))
     }
 }
@@ -747,10 +819,11 @@ impl AdminClient {
             .map_err(|e| fail(format!("not a host:port address: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10));
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|e| fail(format!("cannot connect: {e}; is `hotline site` running there?")))?;
+        let channel = endpoint.connect().await.map_err(|e| {
+            fail(format!(
+                "cannot connect: {e}; is `hotline site` running there?"
+            ))
+        })?;
         Ok(Self {
             addr: addr.to_owned(),
             inner: pb::routing_admin_client::RoutingAdminClient::new(channel),
@@ -766,10 +839,11 @@ impl AdminClient {
         match self.inner.write(pb::WriteRequest { command_json }).await {
             Ok(reply) => {
                 let reply = reply.into_inner();
-                let response: Response = serde_json::from_str(&reply.response_json).map_err(|e| NodeError::Forward {
-                    addr: self.addr.clone(),
-                    message: e.to_string(),
-                })?;
+                let response: Response =
+                    serde_json::from_str(&reply.response_json).map_err(|e| NodeError::Forward {
+                        addr: self.addr.clone(),
+                        message: e.to_string(),
+                    })?;
                 written(response, reply.log_index)
             }
             Err(status) => Err(status_to_error(&self.addr, status)),
@@ -800,7 +874,11 @@ impl AdminClient {
     }
 
     /// Adds a member (the replica must be the leader).
-    pub async fn add_member(&mut self, id: NodeId, node: &SiteNode) -> Result<ClusterStatus, NodeError> {
+    pub async fn add_member(
+        &mut self,
+        id: NodeId,
+        node: &SiteNode,
+    ) -> Result<ClusterStatus, NodeError> {
         let reply = self
             .inner
             .add_member(pb::AddMemberRequest {

@@ -63,7 +63,10 @@ async fn leader(nodes: &[&RoutingNode], within: Duration) -> Result<(u64, Durati
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    bail!("no leader among {:?} within {within:?}", nodes.iter().map(|n| n.id()).collect::<Vec<_>>())
+    bail!(
+        "no leader among {:?} within {within:?}",
+        nodes.iter().map(|n| n.id()).collect::<Vec<_>>()
+    )
 }
 
 fn add_site(id: &str, node_id: u64) -> Command {
@@ -94,7 +97,9 @@ async fn a_write_at_any_replica_is_applied_at_every_replica() -> Result<()> {
     leader(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(5)).await?;
 
     for (i, node) in nodes.iter().enumerate() {
-        let written = node.write(add_site(&format!("site-{i}"), 10 + i as u64)).await?;
+        let written = node
+            .write(add_site(&format!("site-{i}"), 10 + i as u64))
+            .await?;
         assert_eq!(written.response, Response::Applied);
     }
     for node in &nodes {
@@ -121,7 +126,9 @@ async fn a_refused_command_is_refused_at_every_replica_and_changes_nothing() -> 
     // The same site twice: the state machine refuses it, through a follower too.
     for node in &nodes {
         match node.write(add_site("north", 1)).await {
-            Err(NodeError::Refused(refusal)) => assert!(refusal.to_string().contains("north"), "{refusal}"),
+            Err(NodeError::Refused(refusal)) => {
+                assert!(refusal.to_string().contains("north"), "{refusal}")
+            }
             other => bail!("expected a refusal naming the site, got {other:?}"),
         }
     }
@@ -133,7 +140,8 @@ async fn a_refused_command_is_refused_at_every_replica_and_changes_nothing() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn survivors_elect_a_leader_within_a_second_and_a_restarted_replica_catches_up() -> Result<()> {
+async fn survivors_elect_a_leader_within_a_second_and_a_restarted_replica_catches_up() -> Result<()>
+{
     let dir = tempfile::tempdir()?;
     let (nodes, members) = cluster(dir.path()).await?;
     let (first, _) = leader(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(5)).await?;
