@@ -36,7 +36,9 @@ enum Command {
         #[command(subcommand)]
         which: ConfigCommand,
     },
-    /// What runbooks call: the event log's topics, …
+    /// Run one site of a cluster: its routing replica and its admin APIs.
+    Site(crate::site::SiteArgs),
+    /// What runbooks call: the event log's topics, the routing group, a site's status.
     Ops {
         #[command(subcommand)]
         which: OpsCommand,
@@ -48,6 +50,16 @@ enum OpsCommand {
     /// Create the event log's topics (or with --check only check them): names,
     /// partitions, retention.
     Topics(crate::ops::TopicsArgs),
+    /// The routing group: status, add or remove a replica.
+    Cluster {
+        #[command(subcommand)]
+        which: crate::cluster_cmd::ClusterCommand,
+    },
+    /// A site's status in the routing state: drain, down, activate.
+    Site {
+        #[command(subcommand)]
+        which: crate::cluster_cmd::SiteCommand,
+    },
 }
 
 /// Options of `hotline up`.
@@ -208,6 +220,7 @@ pub fn load_site(path: Option<&PathBuf>) -> Result<SiteConfig, Failure> {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => crate::up::run(args),
+        Command::Site(args) => crate::site::run(args),
         Command::Sim(args) => crate::simulate::run(args),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),
@@ -221,6 +234,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         },
         Command::Ops { which } => match which {
             OpsCommand::Topics(a) => crate::ops::topics(a),
+            OpsCommand::Cluster { which } => crate::cluster_cmd::cluster(which),
+            OpsCommand::Site { which } => crate::cluster_cmd::site(which),
         },
         Command::Config { which } => match which {
             ConfigCommand::Check { file } => {

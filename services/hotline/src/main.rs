@@ -13,7 +13,9 @@
 //!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI.
 //! - [`logs`]: which event log a command uses (`embedded:PATH`, `kafka://…`) and the
 //!   ACD's publisher for it.
-//! - [`ops`]: `hotline ops …`, what runbooks call (today: `ops topics`).
+//! - [`site`]: `hotline site`, one site of a cluster — its routing replica and admin APIs.
+//! - [`ops`]: `hotline ops …`, what runbooks call: `ops topics`; [`cluster_cmd`]: `ops
+//!   cluster` (membership, status) and `ops site` (drain, down, activate).
 //!
 //! The binary parses configuration, starts logging and calls into the library crates;
 //! what a role does lives in `services/<role>`.
@@ -22,10 +24,12 @@
 mod bench;
 mod bench_events;
 mod cli;
+mod cluster_cmd;
 mod kpi_cmd;
 mod logs;
 mod ops;
 mod simulate;
+mod site;
 mod staffing;
 mod status;
 mod up;
@@ -55,7 +59,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=error")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -13,6 +13,7 @@
 //!   server that feeds the local Raft.
 //! - [`node`]: one routing replica — store, Raft and its gRPC server (Raft traffic and the
 //!   `RoutingAdmin` API); writes from any replica, forwarded to the leader.
+//! - [`api`]: the JSON HTTP admin API over a node (status, state, commands, members).
 //!
 //! # Data flow
 //!
@@ -22,6 +23,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod network;
 pub mod node;
 pub mod state;

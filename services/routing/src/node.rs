@@ -48,8 +48,6 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// How the store opens and group-commits.
     pub store: StoreConfig,
-    /// The address other replicas reach this one at; defaults to the listener's address.
-    pub advertise: Option<String>,
     /// Raft's timings.
     pub timing: RaftTiming,
 }

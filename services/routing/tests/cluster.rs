@@ -22,7 +22,6 @@ async fn start(id: u64, site: &str, dir: &Path, listener: TcpListener) -> Result
         witness: false,
         data_dir: dir.join(site),
         store: StoreConfig::default(),
-        advertise: None,
         timing: RaftTiming::default(),
     };
     Ok(RoutingNode::start(config, listener).await?)

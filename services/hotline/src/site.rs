@@ -1,0 +1,366 @@
+//! `hotline site`: one site of a cluster — its routing replica (Raft over gRPC, durable on
+//! redb) and its APIs (the gRPC `RoutingAdmin` on the replica's port, the JSON admin API
+//! on the HTTP port).
+//!
+//! The configuration is one TOML file per site (see `demo/cluster/north.toml`):
+//!
+//! ```toml
+//! site = "north"            # this site's id; leave out with witness = true
+//! node_id = 1               # its replica's number in the Raft group, never reused
+//! data_dir = "hotline-data/north"
+//! rpc_listen = "127.0.0.1:7101"
+//! http_listen = "127.0.0.1:7201"
+//! admin_token = "a long random string"
+//!
+//! # The members a new group starts with; every founding site lists the same ones.
+//! # Leave out on a site that joins later with `hotline ops cluster add`.
+//! [[members]]
+//! node_id = 1
+//! site = "north"
+//! rpc_addr = "127.0.0.1:7101"
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use hotline_core::ids::SiteId;
+use hotline_routing::node::{NodeConfig, NodeError, RaftTiming, RoutingNode};
+use hotline_routing::state::{Command, Refusal, check_membership_change};
+use hotline_routing::store::StoreConfig;
+use hotline_routing::typ::SiteNode;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use crate::cli::Failure;
+
+/// Options of `hotline site`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SiteArgs {
+    /// The site's configuration file (TOML).
+    #[arg(long, env = "HOTLINE_CONFIG")]
+    pub config: PathBuf,
+    /// The site id; must match `site` in the file when both are given.
+    #[arg(long, env = "HOTLINE_SITE")]
+    pub site: Option<String>,
+}
+
+/// One founding member of the routing group, as a site's file lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The replica's number.
+    pub node_id: u64,
+    /// Its site (empty for a witness).
+    #[serde(default)]
+    pub site: String,
+    /// Where the other replicas reach it.
+    pub rpc_addr: String,
+    /// A witness votes but runs no ACD.
+    #[serde(default)]
+    pub witness: bool,
+}
+
+/// A site's configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRoleConfig {
+    /// This site's id (absent for a witness).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Its replica's number in the Raft group.
+    pub node_id: u64,
+    /// A witness: a voter for two-site installs that runs no ACD.
+    #[serde(default)]
+    pub witness: bool,
+    /// Where the routing store lives.
+    pub data_dir: PathBuf,
+    /// Where the replica's gRPC server listens (Raft and `RoutingAdmin`).
+    pub rpc_listen: SocketAddr,
+    /// Where the JSON admin API listens.
+    pub http_listen: SocketAddr,
+    /// The bearer token the JSON admin API requires.
+    pub admin_token: String,
+    /// The founding members of a new group (the same list in every founding site's file).
+    #[serde(default)]
+    pub members: Vec<MemberConfig>,
+    /// Raft's timings; the defaults elect a new leader well within a second.
+    #[serde(default)]
+    pub raft: Option<RaftTimingConfig>,
+}
+
+/// Raft's timings in a site's file.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTimingConfig {
+    /// Leader heartbeat, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Shortest election timeout, milliseconds.
+    pub election_min_ms: u64,
+    /// Longest election timeout, milliseconds.
+    pub election_max_ms: u64,
+}
+
+impl SiteRoleConfig {
+    /// Reads and validates a site's file; the error names the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let config: SiteRoleConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: ids, the token, the founding members.
+    pub fn validate(&self) -> Result<(), String> {
+        match (&self.site, self.witness) {
+            (None, false) => return Err("`site` is missing (only a witness has no site)".into()),
+            (Some(site), _) => {
+                SiteId::new(site).map_err(|e| format!("`site` = {site:?}: {e}"))?;
+            }
+            (None, true) => {}
+        }
+        if self.node_id == 0 {
+            return Err("`node_id` = 0: replica numbers start at 1".into());
+        }
+        if self.admin_token.len() < 16 {
+            return Err(format!(
+                "`admin_token` is {} characters: use at least 16 random characters",
+                self.admin_token.len()
+            ));
+        }
+        if let Some(t) = self.raft
+            && !(t.heartbeat_ms > 0
+                && t.heartbeat_ms < t.election_min_ms
+                && t.election_min_ms < t.election_max_ms)
+        {
+            return Err(format!(
+                "[raft]: need 0 < heartbeat_ms ({}) < election_min_ms ({}) < election_max_ms ({})",
+                t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+            ));
+        }
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        let mut ids = HashSet::new();
+        let mut addrs = HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if !ids.insert(m.node_id) {
+                return Err(format!(
+                    "[[members]] #{}: node_id {} appears twice",
+                    i + 1,
+                    m.node_id
+                ));
+            }
+            if !addrs.insert(m.rpc_addr.clone()) {
+                return Err(format!(
+                    "[[members]] #{}: rpc_addr {} appears twice",
+                    i + 1,
+                    m.rpc_addr
+                ));
+            }
+            if m.rpc_addr.parse::<SocketAddr>().is_err() && !m.rpc_addr.contains(':') {
+                return Err(format!(
+                    "[[members]] #{}: rpc_addr {:?} is not host:port",
+                    i + 1,
+                    m.rpc_addr
+                ));
+            }
+            if !m.witness {
+                SiteId::new(&m.site)
+                    .map_err(|e| format!("[[members]] #{}: site {:?}: {e}", i + 1, m.site))?;
+            }
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(format!(
+                "[[members]] does not list this replica (node_id {}): a founding site lists itself too",
+                self.node_id
+            ));
+        }
+        let voters: BTreeSet<u64> = ids.into_iter().collect();
+        check_membership_change(&BTreeSet::new(), &BTreeSet::new(), &voters)
+            .map_err(|r: Refusal| format!("[[members]]: {r}"))?;
+        Ok(())
+    }
+
+    fn timing(&self) -> RaftTiming {
+        match self.raft {
+            Some(t) => RaftTiming {
+                heartbeat_ms: t.heartbeat_ms,
+                election_min_ms: t.election_min_ms,
+                election_max_ms: t.election_max_ms,
+            },
+            None => RaftTiming::default(),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs `hotline site` until Ctrl-C or SIGTERM.
+pub fn run(args: SiteArgs) -> Result<(), Failure> {
+    let config = SiteRoleConfig::from_file(&args.config).map_err(Failure::Config)?;
+    if let (Some(given), Some(file)) = (&args.site, &config.site)
+        && given != file
+    {
+        return Err(Failure::Config(format!(
+            "--site {given} but {} is the file of site {file}",
+            args.config.display()
+        )));
+    }
+    let runtime = crate::cli::runtime()?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: SiteRoleConfig) -> Result<(), Failure> {
+    let site = config.site.clone().unwrap_or_default();
+    let rpc = TcpListener::bind(config.rpc_listen).await.map_err(|e| {
+        Failure::Config(format!(
+            "cannot listen on rpc_listen {}: {e}; is this site already running?",
+            config.rpc_listen
+        ))
+    })?;
+    let http = TcpListener::bind(config.http_listen).await.map_err(|e| {
+        Failure::Config(format!(
+            "cannot listen on http_listen {}: {e}; is this site already running?",
+            config.http_listen
+        ))
+    })?;
+    let node = RoutingNode::start(
+        NodeConfig {
+            id: config.node_id,
+            site: site.clone(),
+            witness: config.witness,
+            data_dir: config.data_dir.clone(),
+            store: StoreConfig::default(),
+            timing: config.timing(),
+        },
+        rpc,
+    )
+    .await
+    .map_err(|e| match e {
+        NodeError::Store(e) => Failure::Config(format!(
+            "{e}; is another `hotline site` using data_dir {}?",
+            config.data_dir.display()
+        )),
+        e => Failure::Runtime(e.into()),
+    })?;
+
+    if !config.members.is_empty() {
+        let members: BTreeMap<u64, SiteNode> = config
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.node_id,
+                    SiteNode {
+                        site: m.site.clone(),
+                        rpc_addr: m.rpc_addr.clone(),
+                        witness: m.witness,
+                    },
+                )
+            })
+            .collect();
+        node.bootstrap(members)
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+    }
+
+    let api = hotline_routing::api::router(node.clone(), config.admin_token.clone());
+    let http_addr = http.local_addr().context("http address")?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(http, api)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    println!(
+        "hotline site {}: routing replica {} on {} (gRPC), admin API on http://{http_addr}/api/routing/status",
+        if site.is_empty() { "(witness)" } else { &site },
+        config.node_id,
+        node.addr()
+    );
+
+    if !config.witness {
+        register(&node, &site, config.node_id).await;
+    }
+
+    wait_for_signal().await;
+    println!("hotline site {site}: stopping");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Adds this site to the routing state once a leader is known, unless it is there.
+/// Retried in the background while the group elects its first leader.
+async fn register(node: &RoutingNode, site: &str, node_id: u64) {
+    let Ok(id) = SiteId::new(site) else { return };
+    let node = node.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        loop {
+            if node.read(|s| s.site(&id).is_some()) {
+                return;
+            }
+            let command = Command::AddSite {
+                id: id.clone(),
+                name: id.to_string(),
+                node_id,
+                at_ms: now_ms(),
+            };
+            match node.write(command).await {
+                Ok(_) => {
+                    tracing::info!(site = %id, "site registered in the routing state");
+                    return;
+                }
+                // Another replica's registration of the same site won the race.
+                Err(NodeError::Refused(refusal)) => {
+                    tracing::warn!(site = %id, %refusal, "site registration refused");
+                    return;
+                }
+                Err(e) => {
+                    if started.elapsed() > Duration::from_secs(30) {
+                        tracing::warn!(site = %id, error = %e, "site not registered yet; still trying");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
