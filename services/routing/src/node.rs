@@ -575,20 +575,26 @@ impl RoutingNode {
         Ok(self.status())
     }
 
-    /// Voters the leader has not heard from lately: a membership change must not count on
-    /// them. Unknown off the leader, where every voter counts as reachable.
+    /// Voters the leader has not heard from lately (no heartbeat acknowledged within
+    /// three election timeouts): a membership change must not count on them. Unknown off
+    /// the leader, where every voter counts as reachable.
     fn unreachable_voters(&self, status: &ClusterStatus) -> BTreeSet<NodeId> {
         if status.role != "leader" {
             return BTreeSet::new();
         }
-        let committed = status.committed.unwrap_or(0);
+        let metrics = self.inner.raft.metrics().borrow_watched().clone();
+        let Some(acks) = metrics.heartbeat.as_ref() else {
+            return BTreeSet::new();
+        };
+        let limit = Duration::from_millis(3 * self.inner.raft.config().election_timeout_max);
         status
             .members
             .iter()
             .filter(|m| m.voter && m.id != status.id)
-            // A follower whose matched index trails the commit by a lot, or is unknown, is
-            // not answering.
-            .filter(|m| m.matched.is_none_or(|matched| matched + 1_000 < committed))
+            .filter(|m| match acks.get(&m.id) {
+                Some(Some(at)) => at.elapsed() > limit,
+                _ => true,
+            })
             .map(|m| m.id)
             .collect()
     }

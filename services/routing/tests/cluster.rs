@@ -171,3 +171,59 @@ async fn survivors_elect_a_leader_within_a_second_and_a_restarted_replica_catche
     back.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_replica_joins_as_a_learner_then_votes_and_a_quorum_losing_removal_is_refused()
+-> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (nodes, _) = cluster(dir.path()).await?;
+    let (lead, _) = leader(&nodes.iter().collect::<Vec<_>>(), Duration::from_secs(5)).await?;
+    let leader_node = nodes.iter().find(|n| n.id() == lead).context("leader")?;
+    leader_node.write(add_site("north", 1)).await?;
+
+    // A fourth replica starts empty and is added through the leader.
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?.to_string();
+    let fourth = start(4, "west", dir.path(), listener).await?;
+    let status = leader_node
+        .add_member(
+            4,
+            SiteNode {
+                site: "west".into(),
+                rpc_addr: addr,
+                witness: false,
+            },
+        )
+        .await?;
+    assert!(
+        status.members.iter().any(|m| m.id == 4 && m.voter),
+        "{status:?}"
+    );
+    assert_eventually_has_site(&fourth, "north").await?;
+
+    // Two of four voters go away; removing a live one would leave one of three
+    // reachable: refused, and the membership is unchanged.
+    let others: Vec<&RoutingNode> = nodes.iter().filter(|n| n.id() != lead).collect();
+    others[0].shutdown().await;
+    others[1].shutdown().await;
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    match leader_node.remove_member(4).await {
+        Err(NodeError::Membership(reason)) => assert!(
+            reason.contains("reachable") || reason.contains("majority"),
+            "{reason}"
+        ),
+        other => bail!("expected the removal to be refused, got {other:?}"),
+    }
+    assert_eq!(
+        leader_node
+            .status()
+            .members
+            .iter()
+            .filter(|m| m.voter)
+            .count(),
+        4
+    );
+    leader_node.shutdown().await;
+    fourth.shutdown().await;
+    Ok(())
+}
