@@ -30,6 +30,7 @@ mod logs;
 mod ops;
 mod simulate;
 mod site;
+mod site_acd;
 mod staffing;
 mod status;
 mod up;

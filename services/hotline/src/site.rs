@@ -1,5 +1,5 @@
-//! `hotline site`: one site of a cluster — its routing replica (Raft over gRPC, durable on
-//! redb) and its APIs (the gRPC `RoutingAdmin` on the replica's port, the JSON admin API
+//! `hotline site`: one site of a cluster — its ACD (when the file names one), its routing
+//! replica (Raft over gRPC, durable on redb) and its APIs (the gRPC `RoutingAdmin` on the replica's port, the JSON admin API
 //! on the HTTP port).
 //!
 //! The configuration is one TOML file per site (see `demo/cluster/north.toml`):
@@ -34,7 +34,17 @@ use hotline_routing::typ::SiteNode;
 use serde::Deserialize;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use hotline_acd::config::SiteConfig;
+use hotline_acd::ids::IdSource;
+use hotline_acd::site::{Site, SiteOptions};
+use hotline_core::time::SystemClock;
+use hotline_eventlog::publisher::Publisher;
+use hotline_eventlog::topics;
+
 use crate::cli::Failure;
+use crate::logs::{self, LogTarget};
 
 /// Options of `hotline site`.
 #[derive(Debug, Clone, clap::Args)]
@@ -89,6 +99,19 @@ pub struct SiteRoleConfig {
     /// Raft's timings; the defaults elect a new leader well within a second.
     #[serde(default)]
     pub raft: Option<RaftTimingConfig>,
+    /// The site's ACD configuration file (the format of `hotline up --config`), relative
+    /// to this file; its `site` is replaced by this site's id, so one file can serve
+    /// every site of a cluster. Without it the site runs its routing
+    /// replica only (a witness never has one).
+    #[serde(default)]
+    pub acd: Option<PathBuf>,
+    /// How often the site publishes its live queue summary to the routing group.
+    #[serde(default = "summary_every_ms")]
+    pub summary_every_ms: u64,
+}
+
+fn summary_every_ms() -> u64 {
+    250
 }
 
 /// Raft's timings in a site's file.
@@ -124,6 +147,15 @@ impl SiteRoleConfig {
                 SiteId::new(site).map_err(|e| format!("`site` = {site:?}: {e}"))?;
             }
             (None, true) => {}
+        }
+        if self.witness && self.acd.is_some() {
+            return Err("`acd`: a witness runs no ACD; remove `acd` or `witness`".into());
+        }
+        if !(50..=60_000).contains(&self.summary_every_ms) {
+            return Err(format!(
+                "`summary_every_ms` = {}: publish between every 50 ms and every minute",
+                self.summary_every_ms
+            ));
         }
         if self.node_id == 0 {
             return Err("`node_id` = 0: replica numbers start at 1".into());
@@ -218,11 +250,31 @@ pub fn run(args: SiteArgs) -> Result<(), Failure> {
             args.config.display()
         )));
     }
+    let acd = match &config.acd {
+        None => None,
+        Some(path) => {
+            let acd = SiteConfig::from_file(path).map_err(|e| {
+                Failure::Config(format!(
+                    "{e}\n  (the `acd` file of {}); check it with `hotline config check {}`",
+                    args.config.display(),
+                    path.display()
+                ))
+            })?;
+            // One ACD file may serve every site of a cluster (the same tenants and queues
+            // everywhere): the site id comes from this file.
+            let mut acd = acd;
+            if let Some(site) = &config.site {
+                acd.site = SiteId::new(site)
+                    .map_err(|e| Failure::Config(format!("`site` = {site:?}: {e}")))?;
+            }
+            Some(acd)
+        }
+    };
     let runtime = crate::cli::runtime()?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, acd))
 }
 
-async fn serve(config: SiteRoleConfig) -> Result<(), Failure> {
+async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Failure> {
     let site = config.site.clone().unwrap_or_default();
     let rpc = TcpListener::bind(config.rpc_listen).await.map_err(|e| {
         Failure::Config(format!(
@@ -297,12 +349,85 @@ async fn serve(config: SiteRoleConfig) -> Result<(), Failure> {
         register(&node, &site, config.node_id).await;
     }
 
+    let acd = match acd {
+        Some(acd) => Some(start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?),
+        None => None,
+    };
+
     wait_for_signal().await;
     println!("hotline site {site}: stopping");
     let _ = stop_tx.send(true);
+    if let Some((acd_site, publisher, summaries)) = acd {
+        let _ = summaries.await;
+        acd_site.stop().await;
+        let report = publisher.shutdown(Duration::from_secs(5)).await;
+        if !report.flushed {
+            eprintln!(
+                "hotline site {site}: {} event(s) were not yet in the event log at shutdown",
+                report.stats.pending
+            );
+        }
+    }
     let _ = server.await;
     node.shutdown().await;
     Ok(())
+}
+
+/// Starts the site's ACD (events into the embedded log in the data directory) and the
+/// task that seeds the routing state from its file and publishes its summaries.
+async fn start_acd(
+    config: &SiteRoleConfig,
+    node: &RoutingNode,
+    site: &str,
+    acd: SiteConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(Site, Arc<Publisher>, tokio::task::JoinHandle<()>), Failure> {
+    let target = LogTarget::Embedded(config.data_dir.join("events"));
+    let log = logs::open(&target).await.map_err(|e| match e {
+        Failure::Config(m) => Failure::Config(format!(
+            "{m}; is another process using data_dir {}?",
+            config.data_dir.display()
+        )),
+        other => other,
+    })?;
+    log.ensure_topics(&topics::specs()).await.map_err(|e| {
+        Failure::Runtime(anyhow::anyhow!(
+            "cannot create the topics of event log {target}: {e}"
+        ))
+    })?;
+    let publisher = Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+    let acd_site = Site::start(
+        acd.clone(),
+        SiteOptions {
+            sink: publisher.clone(),
+            clock: Arc::new(SystemClock),
+            ids: IdSource::Random,
+            shards: SiteOptions::default_shards(),
+        },
+    )
+    .await
+    .map_err(|e| Failure::Runtime(anyhow::anyhow!("the site's ACD did not start: {e}")))?;
+    let site_id =
+        SiteId::new(site).map_err(|e| Failure::Config(format!("`site` = {site:?}: {e}")))?;
+    let summaries = tokio::spawn(crate::site_acd::publish(
+        node.clone(),
+        acd_site.clone(),
+        site_id,
+        acd,
+        Duration::from_millis(config.summary_every_ms),
+        stop,
+    ));
+    println!(
+        "hotline site {site}: ACD running ({} queue(s), events in {}), summary every {} ms",
+        acd_site_queue_count(&acd_site).await,
+        config.data_dir.join("events").display(),
+        config.summary_every_ms
+    );
+    Ok((acd_site, publisher, summaries))
+}
+
+async fn acd_site_queue_count(site: &Site) -> usize {
+    site.snapshot().await.map(|s| s.queues.len()).unwrap_or(0)
 }
 
 /// Adds this site to the routing state once a leader is known, unless it is there.

@@ -1,7 +1,8 @@
 //! Three `hotline site` processes on 127.0.0.1 form a routing group; the leader is
 //! killed with SIGKILL, the survivors elect a new one within a second and keep
 //! committing, `hotline ops` marks the lost site down, and the restarted site rejoins and
-//! catches up. Bad input to the admin API changes nothing.
+//! catches up. Each site runs the demo's ACD, which seeds the routing state and publishes
+//! its queue summaries. Bad input to the admin API changes nothing.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -109,12 +110,15 @@ fn write_configs(dir: &Path) -> Vec<Site> {
         .collect();
     for s in &sites {
         let text = format!(
-            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\n\n{members}",
+            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\n\n{members}",
             s.name,
             s.node_id,
             dir.join(s.name).display(),
             s.rpc,
-            s.http
+            s.http,
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("demo/site.toml")
+                .display()
         );
         std::fs::write(&s.config, text).unwrap();
     }
@@ -191,6 +195,43 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
             || (site_status(&sites[0].http, s.name)? == "active").then_some(()),
         );
     }
+
+    // The first site seeds the demo's tenants and queues; every site publishes its summary
+    // a few times a second, one row per queue.
+    let queue_rows = |state: &Value, site: &str| -> Option<(usize, u64)> {
+        let summary = &state["summaries"][site];
+        let rows = summary["queues"]
+            .as_object()?
+            .values()
+            .map(|q| q.as_object().map_or(0, |q| q.len()))
+            .sum();
+        Some((rows, summary["at_ms"].as_u64()?))
+    };
+    let state = |addr: &str| -> Option<Value> {
+        let (code, body) = http(addr, "GET", "/api/routing/state", TOKEN, "");
+        (code == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    };
+    let (rows, at) = eventually("summaries from every site", Duration::from_secs(30), || {
+        let st = state(&sites[0].http)?;
+        if st["tenants"].as_object().is_none_or(|t| t.is_empty()) {
+            return None;
+        }
+        let mut first = None;
+        for s in &sites {
+            let (rows, at) = queue_rows(&st, s.name)?;
+            if rows == 0 {
+                return None;
+            }
+            first.get_or_insert((rows, at));
+        }
+        first
+    });
+    assert_eq!(rows, 6, "the demo has six queues");
+    eventually("a fresher summary", Duration::from_secs(10), || {
+        (queue_rows(&state(&sites[1].http)?, sites[0].name)?.1 > at).then_some(())
+    });
 
     // Bad input: no token, a body that is not a command, a refused command.
     assert_eq!(
