@@ -28,7 +28,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use hotline_core::ids::SiteId;
 use hotline_routing::node::{NodeConfig, NodeError, RaftTiming, RoutingNode};
-use hotline_routing::state::{Command, Refusal, check_membership_change};
+use hotline_routing::state::{Command, Refusal, SiteStatus, check_membership_change};
 use hotline_routing::store::StoreConfig;
 use hotline_routing::typ::SiteNode;
 use serde::Deserialize;
@@ -108,6 +108,14 @@ pub struct SiteRoleConfig {
     /// How often the site publishes its live queue summary to the routing group.
     #[serde(default = "summary_every_ms")]
     pub summary_every_ms: u64,
+    /// How long a site's replica may stay silent before the leader marks the site down
+    /// (its agents logged out, its promises open to takeover, no overflow to it).
+    #[serde(default = "down_after_ms")]
+    pub down_after_ms: u64,
+}
+
+fn down_after_ms() -> u64 {
+    2_000
 }
 
 fn summary_every_ms() -> u64 {
@@ -155,6 +163,20 @@ impl SiteRoleConfig {
             return Err(format!(
                 "`summary_every_ms` = {}: publish between every 50 ms and every minute",
                 self.summary_every_ms
+            ));
+        }
+        if let Some(t) = self.raft
+            && self.down_after_ms <= t.election_max_ms
+        {
+            return Err(format!(
+                "`down_after_ms` = {} must be longer than [raft] election_max_ms ({}), or a slow election marks sites down",
+                self.down_after_ms, t.election_max_ms
+            ));
+        }
+        if self.down_after_ms < 500 {
+            return Err(format!(
+                "`down_after_ms` = {}: at least 500 ms",
+                self.down_after_ms
             ));
         }
         if self.node_id == 0 {
@@ -348,6 +370,11 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
     if !config.witness {
         register(&node, &site, config.node_id).await;
     }
+    let watch = {
+        let (node, stop) = (node.clone(), stop_tx.subscribe());
+        let down_after = Duration::from_millis(config.down_after_ms);
+        tokio::spawn(async move { node.watch_sites(down_after, stop).await })
+    };
 
     let acd = match acd {
         Some(acd) => Some(start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?),
@@ -368,6 +395,7 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             );
         }
     }
+    let _ = watch.await;
     let _ = server.await;
     node.shutdown().await;
     Ok(())
@@ -430,40 +458,48 @@ async fn acd_site_queue_count(site: &Site) -> usize {
     site.snapshot().await.map(|s| s.queues.len()).unwrap_or(0)
 }
 
-/// Adds this site to the routing state once a leader is known, unless it is there.
-/// Retried in the background while the group elects its first leader.
+/// Adds this site to the routing state once a leader is known, or puts it back in
+/// service when the state marked it down while it was away. Retried in the background
+/// while the group elects its first leader.
 async fn register(node: &RoutingNode, site: &str, node_id: u64) {
     let Ok(id) = SiteId::new(site) else { return };
     let node = node.clone();
     tokio::spawn(async move {
         let started = Instant::now();
         loop {
-            if node.read(|s| s.site(&id).is_some()) {
-                return;
-            }
-            let command = Command::AddSite {
-                id: id.clone(),
-                name: id.to_string(),
-                node_id,
-                at_ms: now_ms(),
-            };
-            match node.write(command).await {
-                Ok(_) => {
-                    tracing::info!(site = %id, "site registered in the routing state");
-                    return;
-                }
-                // Another replica's registration of the same site won the race.
-                Err(NodeError::Refused(refusal)) => {
-                    tracing::warn!(site = %id, %refusal, "site registration refused");
-                    return;
-                }
-                Err(e) => {
-                    if started.elapsed() > Duration::from_secs(30) {
-                        tracing::warn!(site = %id, error = %e, "site not registered yet; still trying");
+            // Decide on a state that has caught up with the group, not on a stale copy.
+            if node.read_linearizable(|_| ()).await.is_ok() {
+                let command = match node.read(|s| s.site(&id).map(|site| site.status)) {
+                    Some(SiteStatus::Down) => Some(Command::SetSiteStatus {
+                        site: id.clone(),
+                        status: SiteStatus::Active,
+                        at_ms: now_ms(),
+                    }),
+                    Some(_) => None,
+                    None => Some(Command::AddSite {
+                        id: id.clone(),
+                        name: id.to_string(),
+                        node_id,
+                        at_ms: now_ms(),
+                    }),
+                };
+                let Some(command) = command else { return };
+                match node.write(command).await {
+                    Ok(_) => {
+                        tracing::info!(site = %id, "site registered as active in the routing state");
+                        return;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Err(NodeError::Refused(refusal)) => {
+                        tracing::warn!(site = %id, %refusal, "site registration refused");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(site = %id, error = %e, "site not registered yet"),
                 }
             }
+            if started.elapsed() > Duration::from_secs(30) {
+                tracing::warn!(site = %id, "site not registered yet; still trying");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
 }

@@ -1,6 +1,6 @@
 //! Three `hotline site` processes on 127.0.0.1 form a routing group; the leader is
-//! killed with SIGKILL, the survivors elect a new one within a second and keep
-//! committing, `hotline ops` marks the lost site down, and the restarted site rejoins and
+//! killed with SIGKILL, the survivors elect a new one within a second, keep committing
+//! and mark the lost site down, and the restarted site rejoins and
 //! catches up. Each site runs the demo's ACD, which seeds the routing state and publishes
 //! its queue summaries. Bad input to the admin API changes nothing.
 
@@ -110,7 +110,7 @@ fn write_configs(dir: &Path) -> Vec<Site> {
         .collect();
     for s in &sites {
         let text = format!(
-            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\n\n{members}",
+            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\ndown_after_ms = 1000\n\n{members}",
             s.name,
             s.node_id,
             dir.join(s.name).display(),
@@ -247,6 +247,7 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
     );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("not a routing command"), "{body}");
+    let before = state(&sites[0].http).unwrap();
     let duplicate = r#"{"AddSite":{"id":"north","name":"again","node_id":9,"at_ms":1}}"#;
     let (code, body) = http(
         &sites[2].http,
@@ -257,6 +258,11 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
     );
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("north"), "{body}");
+    assert_eq!(
+        before["sites"],
+        state(&sites[1].http).unwrap()["sites"],
+        "a refused command changes nothing"
+    );
 
     // kill -9 the leader.
     let lost = sites.iter().position(|s| s.node_id == first).unwrap();
@@ -280,24 +286,66 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
     );
     assert_ne!(second, first);
 
-    // The runbook: mark the lost site down through a survivor; writes commit.
+    // The leader marks the silent site down by itself (down_after_ms = 1000 here), which
+    // drops its summary.
+    eventually("the lost site marked down", Duration::from_secs(6), || {
+        (site_status(&survivors[0].http, sites[lost].name)? == "down").then_some(())
+    });
+    let st = state(&survivors[1].http).unwrap();
+    assert!(
+        st["summaries"].get(sites[lost].name).is_none(),
+        "a down site's summary is dropped: {}",
+        st["summaries"]
+    );
+
+    // The runbook's commands work through a survivor: drain a site, put it back.
+    let live = survivors[1].name;
     let out = hotline(&[
         "ops",
         "site",
-        "down",
+        "drain",
         "--addr",
         &survivors[0].rpc,
         "--site",
-        sites[lost].name,
+        live,
     ]);
     assert!(
         out.status.success(),
-        "ops site down: {}",
+        "ops site drain: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        site_status(&survivors[1].http, sites[lost].name).as_deref(),
-        Some("down")
+        site_status(&survivors[0].http, live).as_deref(),
+        Some("draining")
+    );
+    let out = hotline(&[
+        "ops",
+        "site",
+        "activate",
+        "--addr",
+        &survivors[0].rpc,
+        "--site",
+        live,
+    ]);
+    assert!(
+        out.status.success(),
+        "ops site activate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hotline(&[
+        "ops",
+        "site",
+        "drain",
+        "--addr",
+        &survivors[0].rpc,
+        "--site",
+        "nowhere",
+    ]);
+    assert_eq!(out.status.code(), Some(64), "an unknown site is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nowhere"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
     // Removing another voter now would leave two, one of them dead: refused, exit 64.
@@ -324,30 +372,8 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The lost site restarts on its files and catches up, Down status included.
+    // The lost site restarts on its files, catches up and puts itself back in service.
     procs[lost] = Some(start(&sites[lost]));
-    eventually(
-        "the restarted site catches up",
-        Duration::from_secs(30),
-        || (site_status(&sites[lost].http, sites[lost].name)? == "down").then_some(()),
-    );
-    let out = hotline(&[
-        "ops",
-        "site",
-        "activate",
-        "--addr",
-        &sites[lost].rpc,
-        "--site",
-        sites[lost].name,
-    ]);
-    assert!(
-        out.status.success(),
-        "ops site activate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = hotline(&["ops", "cluster", "status", "--addr", &sites[lost].rpc]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("voter"), "{text}");
     for s in &sites {
         eventually(
             &format!("{} sees the site active again", s.name),
@@ -355,6 +381,12 @@ fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_rest
             || (site_status(&s.http, sites[lost].name)? == "active").then_some(()),
         );
     }
+    let out = hotline(&["ops", "cluster", "status", "--addr", &sites[lost].rpc]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("voter") && text.contains("is follower"),
+        "{text}"
+    );
 }
 
 #[test]

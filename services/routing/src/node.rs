@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hotline_core::ids::SiteId;
 use hotline_proto::routing::v1 as pb;
 use openraft::errors::{ClientWriteError, RaftError};
 use openraft::type_config::async_runtime::WatchReceiver;
@@ -24,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::network::{GrpcNetwork, RaftService};
-use crate::state::{Command, Refusal, Response, RoutingState, check_membership_change};
+use crate::state::{Command, Refusal, Response, RoutingState, SiteStatus, check_membership_change};
 use crate::store::{self, FsyncMeter, FsyncStats, StateHandle, StoreConfig, StoreError};
 use crate::typ::{NodeId, Raft, SiteNode, TypeConfig};
 
@@ -599,6 +600,62 @@ impl RoutingNode {
             .collect()
     }
 
+    /// Sites whose replica the leader has not heard from for `down_after`, that the state
+    /// still counts as serving: what [`watch_sites`](Self::watch_sites) marks down. Empty
+    /// off the leader.
+    pub fn silent_sites(&self, down_after: Duration) -> Vec<SiteId> {
+        let metrics = self.inner.raft.metrics().borrow_watched().clone();
+        if metrics.state != ServerState::Leader {
+            return Vec::new();
+        }
+        let Some(acks) = metrics.heartbeat.as_ref() else {
+            return Vec::new();
+        };
+        self.read(|state| {
+            state
+                .sites()
+                .filter(|site| site.status != SiteStatus::Down && site.node_id != self.inner.id)
+                .filter(|site| match acks.get(&site.node_id) {
+                    Some(Some(at)) => at.elapsed() > down_after,
+                    Some(None) => true,
+                    // Not a member the leader replicates to: not this watch's business.
+                    None => false,
+                })
+                .map(|site| site.id.clone())
+                .collect()
+        })
+    }
+
+    /// While this replica leads, marks down every site whose replica has been silent for
+    /// `down_after`, so survivors may take over its promises and overflow stops choosing
+    /// it. Runs until `stop` turns true. A site brought back marks itself active again
+    /// (`hotline site` does on start).
+    pub async fn watch_sites(&self, down_after: Duration, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            for site in self.silent_sites(down_after) {
+                let command = Command::SetSiteStatus {
+                    site: site.clone(),
+                    status: SiteStatus::Down,
+                    at_ms: now_ms(),
+                };
+                match self.write(command).await {
+                    Ok(written) => {
+                        tracing::warn!(%site, index = written.index, silent_ms = down_after.as_millis() as u64, "site marked down: its routing replica stopped answering")
+                    }
+                    Err(e) => {
+                        tracing::debug!(%site, error = %e, "could not mark the site down yet")
+                    }
+                }
+            }
+        }
+    }
+
     fn membership_error(
         &self,
         e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>,
@@ -642,6 +699,13 @@ impl RoutingNode {
             tracing::warn!(replica = self.inner.id, error = %e, "routing replica did not stop cleanly");
         }
     }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn written(response: Response, index: u64) -> Result<Written, NodeError> {
