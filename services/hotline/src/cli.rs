@@ -155,6 +155,9 @@ enum BenchCommand {
     /// ACD → event log → KPI: events per second and latency to KPI, against the
     /// embedded log or a Kafka-protocol broker, beside the log's bare producer.
     Events(crate::bench_events::EventsArgs),
+    /// Kill -9 the routing leader of three `hotline site` processes: time until a
+    /// survivor leads and until the lost site is marked down.
+    Failover(crate::bench_failover::FailoverArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +234,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             BenchCommand::Routing(a) => crate::bench::routing(a),
             BenchCommand::Sim(a) => crate::bench::sim(a),
             BenchCommand::Events(a) => crate::bench_events::events(a),
+            BenchCommand::Failover(a) => crate::bench_failover::failover(a),
         },
         Command::Ops { which } => match which {
             OpsCommand::Topics(a) => crate::ops::topics(a),

@@ -23,6 +23,7 @@
 
 mod bench;
 mod bench_events;
+mod bench_failover;
 mod cli;
 mod cluster_cmd;
 mod kpi_cmd;

@@ -602,8 +602,10 @@ impl RoutingNode {
 
     /// Sites whose replica the leader has not heard from for `down_after`, that the state
     /// still counts as serving: what [`watch_sites`](Self::watch_sites) marks down. Empty
-    /// off the leader.
-    pub fn silent_sites(&self, down_after: Duration) -> Vec<SiteId> {
+    /// off the leader. A replica that has not answered this leader yet counts as silent
+    /// only once the leader has led for `down_after` (`leading_for`), so a fresh leader
+    /// does not mark down followers it has not reached yet.
+    pub fn silent_sites(&self, down_after: Duration, leading_for: Duration) -> Vec<SiteId> {
         let metrics = self.inner.raft.metrics().borrow_watched().clone();
         if metrics.state != ServerState::Leader {
             return Vec::new();
@@ -617,7 +619,7 @@ impl RoutingNode {
                 .filter(|site| site.status != SiteStatus::Down && site.node_id != self.inner.id)
                 .filter(|site| match acks.get(&site.node_id) {
                     Some(Some(at)) => at.elapsed() > down_after,
-                    Some(None) => true,
+                    Some(None) => leading_for > down_after,
                     // Not a member the leader replicates to: not this watch's business.
                     None => false,
                 })
@@ -633,12 +635,23 @@ impl RoutingNode {
     pub async fn watch_sites(&self, down_after: Duration, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut leading_since: Option<(u64, Instant)> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            for site in self.silent_sites(down_after) {
+            let status = self.status();
+            if status.role != "leader" {
+                leading_since = None;
+                continue;
+            }
+            // A new term is a new leadership, even if this replica led before.
+            let since = match leading_since {
+                Some((term, at)) if term == status.term => at,
+                _ => leading_since.insert((status.term, Instant::now())).1,
+            };
+            for site in self.silent_sites(down_after, since.elapsed()) {
                 let command = Command::SetSiteStatus {
                     site: site.clone(),
                     status: SiteStatus::Down,
@@ -818,6 +831,19 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
         }))
     }
 
+    async fn state(
+        &self,
+        _request: tonic::Request<pb::StatusRequest>,
+    ) -> Result<tonic::Response<pb::StateReply>, tonic::Status> {
+        let state_json = self
+            .node()?
+            .read_linearizable(|s| serde_json::to_string(s))
+            .await
+            .map_err(|e| error_to_status(&e))?
+            .map_err(|e| tonic::Status::internal(e.to_string()))?;
+        Ok(tonic::Response::new(pb::StateReply { state_json }))
+    }
+
     async fn read_index(
         &self,
         _request: tonic::Request<pb::StatusRequest>,
@@ -928,6 +954,19 @@ impl AdminClient {
         serde_json::from_str(&reply.into_inner().status_json).map_err(|e| NodeError::Forward {
             addr: self.addr.clone(),
             message: e.to_string(),
+        })
+    }
+
+    /// The whole routing state, read linearizably.
+    pub async fn state(&mut self) -> Result<RoutingState, NodeError> {
+        let reply = self
+            .inner
+            .state(pb::StatusRequest {})
+            .await
+            .map_err(|s| status_to_error(&self.addr, s))?;
+        serde_json::from_str(&reply.into_inner().state_json).map_err(|e| NodeError::Forward {
+            addr: self.addr.clone(),
+            message: format!("the routing state does not decode: {e}"),
         })
     }
 
