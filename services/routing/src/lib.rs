@@ -13,6 +13,7 @@
 //!   server that feeds the local Raft.
 //! - [`node`]: one routing replica — store, Raft and its gRPC server (Raft traffic and the
 //!   `RoutingAdmin` API); writes from any replica, forwarded to the leader.
+//! - [`testing`] (feature `testing`): replicas in one process over a fault-injecting network, in virtual time.
 //!
 //! # Data flow
 //!
@@ -26,4 +27,6 @@ pub mod network;
 pub mod node;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod typ;
