@@ -603,8 +603,11 @@ async fn run(seed: u64) -> Result<()> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     let ids = cluster.ids();
     let mut extra_sites = 0u64;
+    let mut crashes = 0;
     for step in 1..=STEPS {
-        change_faults(&mut cluster, &mut rng, &ids).await?;
+        if change_faults(&mut cluster, &mut rng, &ids).await? {
+            crashes += 1;
+        }
 
         let writes: Vec<(NodeId, Command)> = (0..rng.random_range(1..=3))
             .filter_map(|k| client_write(&cluster, &mut rng, step * 100 + k, &mut extra_sites))
@@ -632,12 +635,22 @@ async fn run(seed: u64) -> Result<()> {
         history.acked.len() > setup().len(),
         "no client write was acknowledged in {STEPS} steps"
     );
+    let snapshots = (cluster.ids().into_iter())
+        .filter(|id| cluster.metrics(*id).is_some_and(|m| m.snapshot.is_some()))
+        .count();
+    eprintln!(
+        "seed {seed}: {} writes acknowledged, {} states compared, {crashes} crashes, {snapshots} replicas with a snapshot, {:?}",
+        history.acked.len(),
+        history.seen.len(),
+        cluster.router().stats()
+    );
     cluster.shutdown().await;
     Ok(())
 }
 
 /// Draws the next fault: heal, isolate, split, cut one link, lossy/slow links, crash, restart.
-async fn change_faults(cluster: &mut Cluster, rng: &mut Pcg64Mcg, ids: &[NodeId]) -> Result<()> {
+/// Says whether it crashed a replica.
+async fn change_faults(cluster: &mut Cluster, rng: &mut Pcg64Mcg, ids: &[NodeId]) -> Result<bool> {
     let router = cluster.router().clone();
     let pick = |rng: &mut Pcg64Mcg| ids[rng.random_range(0..ids.len())];
     match rng.random_range(0..12) {
@@ -660,7 +673,10 @@ async fn change_faults(cluster: &mut Cluster, rng: &mut Pcg64Mcg, ids: &[NodeId]
             max_delay: Duration::from_millis(rng.random_range(5..40)),
         }),
         6 => router.set_faults(LinkFaults::default()),
-        7 if cluster.up_ids().len() == ids.len() => cluster.crash(pick(rng)).await,
+        7 if cluster.up_ids().len() == ids.len() => {
+            cluster.crash(pick(rng)).await;
+            return Ok(true);
+        }
         8 | 9 => {
             for id in ids {
                 cluster.restart(*id).await?;
@@ -668,7 +684,7 @@ async fn change_faults(cluster: &mut Cluster, rng: &mut Pcg64Mcg, ids: &[NodeId]
         }
         _ => {}
     }
-    Ok(())
+    Ok(false)
 }
 
 /// A client write that makes sense against some replica's current view: new promises, the
