@@ -379,8 +379,7 @@ where
             tokio::time::sleep(delay).await;
             let Some(target) = router.arrive(from, to) else {
                 // Lost in flight: the sender hears nothing until its deadline.
-                std::future::pending::<()>().await;
-                unreachable!("a pending future never completes");
+                return std::future::pending().await;
             };
             let reply = call(target)
                 .await
@@ -388,8 +387,8 @@ where
             if router.reply_arrives(from, to).await {
                 Ok(reply)
             } else {
-                std::future::pending::<()>().await;
-                unreachable!("a pending future never completes");
+                // The target acted; its reply is lost, and the sender times out.
+                std::future::pending().await
             }
         };
         match tokio::time::timeout(ttl, exchange).await {

@@ -30,18 +30,23 @@ use crate::typ::TypeConfig;
 
 /// Stops tokio from advancing its paused clock until dropped. Outside a runtime, or with a
 /// clock that is not paused, it changes nothing.
-struct ClockHold(#[allow(dead_code)] Option<std::sync::mpsc::Sender<()>>);
+struct ClockHold {
+    /// Dropping it ends the blocking task that holds the clock.
+    _release: Option<std::sync::mpsc::Sender<()>>,
+}
 
 fn hold_clock() -> ClockHold {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return ClockHold(None);
+        return ClockHold { _release: None };
     };
     let (release, released) = std::sync::mpsc::channel::<()>();
     // Returns when `release` is dropped: tokio counts the task as blocking work in flight.
     drop(runtime.spawn_blocking(move || {
         let _ = released.recv();
     }));
-    ClockHold(Some(release))
+    ClockHold {
+        _release: Some(release),
+    }
 }
 
 // === impl SimLogStore ===
