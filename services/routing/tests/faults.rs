@@ -215,7 +215,7 @@ async fn check_every_acknowledged_write_is_in_every_replica(
 ) -> Result<()> {
     for id in cluster.up_ids() {
         for a in &history.acked {
-            let (entry, purged) = cluster.log_entry(id, a.index).await?;
+            let (entry, covered) = cluster.log_entry(id, a.index).await?;
             match entry {
                 Some(entry) => {
                     ensure!(
@@ -236,8 +236,8 @@ async fn check_every_acknowledged_write_is_in_every_replica(
                     }
                 }
                 None => ensure!(
-                    purged.is_some_and(|p| p >= a.index),
-                    "replica {id} lost acknowledged {} at index {} (purged up to {purged:?})",
+                    covered.is_some_and(|c| c >= a.index),
+                    "replica {id} lost acknowledged {} at index {} (purged or snapshotted up to {covered:?})",
                     a.command,
                     a.index
                 ),

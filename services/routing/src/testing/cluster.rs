@@ -224,7 +224,7 @@ impl Cluster {
     }
 
     /// Replica `id`'s log entry at `index` (`None` if it holds none there, or it is down),
-    /// and the last index it purged.
+    /// and the last index its state holds without a log entry (purged, or in its snapshot).
     pub async fn log_entry(
         &self,
         id: NodeId,
@@ -242,8 +242,14 @@ impl Cluster {
                     id,
                     reason: format!("reading log entry {index}: {e}"),
                 })?;
-        let purged = self.metrics(id).and_then(|m| m.purged.map(|p| p.index));
-        Ok((entries.into_iter().next(), purged))
+        // An index at or below the last purged one, or covered by the snapshot, is in the
+        // state only: installing a snapshot also drops the entries it covers that conflict.
+        let covered = self.metrics(id).and_then(|m| {
+            let purged = m.purged.map(|p| p.index);
+            let snapshot = m.snapshot.map(|s| s.index);
+            purged.max(snapshot)
+        });
+        Ok((entries.into_iter().next(), covered))
     }
 
     /// The replicas that say they lead now, with their terms (a cut-off old leader may still
