@@ -14,6 +14,8 @@
 //! - [`node`]: one routing replica — store, Raft and its gRPC server (Raft traffic and the
 //!   `RoutingAdmin` API); writes from any replica, forwarded to the leader.
 //! - [`api`]: the JSON HTTP admin API over a node (status, state, commands, members).
+//! - [`testing`] (feature `testing`): replicas in one process over a fault-injecting
+//!   network, in virtual time.
 //!
 //! # Data flow
 //!
@@ -28,4 +30,6 @@ pub mod network;
 pub mod node;
 pub mod state;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod typ;
