@@ -10,7 +10,8 @@
 //! - [`staffing`]: `hotline kpi staffing`, Erlang C staffing from a forecast.
 //! - [`kpi_cmd`]: `hotline kpi serve` (the KPI role) and `hotline kpi replay`.
 //! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes;
-//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI.
+//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI;
+//!   [`bench_raft`]: `hotline bench raft`, the routing group's commits.
 //! - [`logs`]: which event log a command uses (`embedded:PATH`, `kafka://…`) and the
 //!   ACD's publisher for it.
 //! - [`ops`]: `hotline ops …`, what runbooks call (today: `ops topics`).
@@ -21,6 +22,7 @@
 
 mod bench;
 mod bench_events;
+mod bench_raft;
 mod cli;
 mod kpi_cmd;
 mod logs;
