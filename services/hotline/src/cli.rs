@@ -158,6 +158,8 @@ enum BenchCommand {
     /// Kill -9 the routing leader of three `hotline site` processes: time until a
     /// survivor leads and until the lost site is marked down.
     Failover(crate::bench_failover::FailoverArgs),
+    /// The routing group's commits: commits per second, commit latency and fsync times.
+    Raft(crate::bench_raft::RaftArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +237,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             BenchCommand::Sim(a) => crate::bench::sim(a),
             BenchCommand::Events(a) => crate::bench_events::events(a),
             BenchCommand::Failover(a) => crate::bench_failover::failover(a),
+            BenchCommand::Raft(a) => crate::bench_raft::raft(a).map_err(Failure::Runtime),
         },
         Command::Ops { which } => match which {
             OpsCommand::Topics(a) => crate::ops::topics(a),

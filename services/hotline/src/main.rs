@@ -10,10 +10,13 @@
 //! - [`staffing`]: `hotline kpi staffing`, Erlang C staffing from a forecast.
 //! - [`kpi_cmd`]: `hotline kpi serve` (the KPI role) and `hotline kpi replay`.
 //! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes;
-//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI.
+//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI;
+//!   [`bench_raft`]: `hotline bench raft`, the routing group's commits;
+//!   [`bench_failover`]: `hotline bench failover`, kill -9 of the routing leader.
 //! - [`logs`]: which event log a command uses (`embedded:PATH`, `kafka://…`) and the
 //!   ACD's publisher for it.
-//! - [`site`]: `hotline site`, one site of a cluster — its routing replica and admin APIs.
+//! - [`site`]: `hotline site`, one site of a cluster — its ACD, routing replica and admin
+//!   APIs; [`site_acd`]: what the site's ACD tells the routing group.
 //! - [`ops`]: `hotline ops …`, what runbooks call: `ops topics`; [`cluster_cmd`]: `ops
 //!   cluster` (membership, status) and `ops site` (drain, down, activate).
 //!
@@ -24,6 +27,7 @@
 mod bench;
 mod bench_events;
 mod bench_failover;
+mod bench_raft;
 mod cli;
 mod cluster_cmd;
 mod kpi_cmd;

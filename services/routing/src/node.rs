@@ -837,7 +837,7 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
     ) -> Result<tonic::Response<pb::StateReply>, tonic::Status> {
         let state_json = self
             .node()?
-            .read_linearizable(|s| serde_json::to_string(s))
+            .read_linearizable(serde_json::to_string)
             .await
             .map_err(|e| error_to_status(&e))?
             .map_err(|e| tonic::Status::internal(e.to_string()))?;
