@@ -1,12 +1,16 @@
 //! Compiles `proto/` into Rust: `protox` parses the files into a descriptor set (pure
 //! Rust, so no `protoc` binary is needed to build), and `tonic-prost-build` generates the
-//! messages and the `Acd` gRPC client and server from it.
+//! messages and the gRPC clients and servers (`Acd`, `Raft`, `RoutingAdmin`) from it.
 
 use std::path::PathBuf;
 
 /// The schema files, relative to the proto root. Every file is listed, not only the
 /// ones with services, so each gets its own generated module.
-const FILES: &[&str] = &["hotline/events/v1/events.proto", "hotline/acd/v1/acd.proto"];
+const FILES: &[&str] = &[
+    "hotline/events/v1/events.proto",
+    "hotline/acd/v1/acd.proto",
+    "hotline/routing/v1/routing.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);

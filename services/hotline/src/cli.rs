@@ -36,7 +36,9 @@ enum Command {
         #[command(subcommand)]
         which: ConfigCommand,
     },
-    /// What runbooks call: the event log's topics, …
+    /// Run one site of a cluster: its routing replica and its admin APIs.
+    Site(crate::site::SiteArgs),
+    /// What runbooks call: the event log's topics, the routing group, a site's status.
     Ops {
         #[command(subcommand)]
         which: OpsCommand,
@@ -48,6 +50,16 @@ enum OpsCommand {
     /// Create the event log's topics (or with --check only check them): names,
     /// partitions, retention.
     Topics(crate::ops::TopicsArgs),
+    /// The routing group: status, add or remove a replica.
+    Cluster {
+        #[command(subcommand)]
+        which: crate::cluster_cmd::ClusterCommand,
+    },
+    /// A site's status in the routing state: drain, down, activate.
+    Site {
+        #[command(subcommand)]
+        which: crate::cluster_cmd::SiteCommand,
+    },
 }
 
 /// Options of `hotline up`.
@@ -143,6 +155,11 @@ enum BenchCommand {
     /// ACD → event log → KPI: events per second and latency to KPI, against the
     /// embedded log or a Kafka-protocol broker, beside the log's bare producer.
     Events(crate::bench_events::EventsArgs),
+    /// Kill -9 the routing leader of three `hotline site` processes: time until a
+    /// survivor leads and until the lost site is marked down.
+    Failover(crate::bench_failover::FailoverArgs),
+    /// The routing group's commits: commits per second, commit latency and fsync times.
+    Raft(crate::bench_raft::RaftArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +225,7 @@ pub fn load_site(path: Option<&PathBuf>) -> Result<SiteConfig, Failure> {
 pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => crate::up::run(args),
+        Command::Site(args) => crate::site::run(args),
         Command::Sim(args) => crate::simulate::run(args),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),
@@ -218,9 +236,13 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             BenchCommand::Routing(a) => crate::bench::routing(a),
             BenchCommand::Sim(a) => crate::bench::sim(a),
             BenchCommand::Events(a) => crate::bench_events::events(a),
+            BenchCommand::Failover(a) => crate::bench_failover::failover(a),
+            BenchCommand::Raft(a) => crate::bench_raft::raft(a).map_err(Failure::Runtime),
         },
         Command::Ops { which } => match which {
             OpsCommand::Topics(a) => crate::ops::topics(a),
+            OpsCommand::Cluster { which } => crate::cluster_cmd::cluster(which),
+            OpsCommand::Site { which } => crate::cluster_cmd::site(which),
         },
         Command::Config { which } => match which {
             ConfigCommand::Check { file } => {

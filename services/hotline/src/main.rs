@@ -10,10 +10,15 @@
 //! - [`staffing`]: `hotline kpi staffing`, Erlang C staffing from a forecast.
 //! - [`kpi_cmd`]: `hotline kpi serve` (the KPI role) and `hotline kpi replay`.
 //! - [`bench`]: `hotline bench …`, the benchmarks whose figures the README quotes;
-//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI.
+//!   [`bench_events`]: `hotline bench events`, ACD → event log → KPI;
+//!   [`bench_raft`]: `hotline bench raft`, the routing group's commits;
+//!   [`bench_failover`]: `hotline bench failover`, kill -9 of the routing leader.
 //! - [`logs`]: which event log a command uses (`embedded:PATH`, `kafka://…`) and the
 //!   ACD's publisher for it.
-//! - [`ops`]: `hotline ops …`, what runbooks call (today: `ops topics`).
+//! - [`site`]: `hotline site`, one site of a cluster — its ACD, routing replica and admin
+//!   APIs; [`site_acd`]: what the site's ACD tells the routing group.
+//! - [`ops`]: `hotline ops …`, what runbooks call: `ops topics`; [`cluster_cmd`]: `ops
+//!   cluster` (membership, status) and `ops site` (drain, down, activate).
 //!
 //! The binary parses configuration, starts logging and calls into the library crates;
 //! what a role does lives in `services/<role>`.
@@ -21,11 +26,16 @@
 
 mod bench;
 mod bench_events;
+mod bench_failover;
+mod bench_raft;
 mod cli;
+mod cluster_cmd;
 mod kpi_cmd;
 mod logs;
 mod ops;
 mod simulate;
+mod site;
+mod site_acd;
 mod staffing;
 mod status;
 mod up;
@@ -55,7 +65,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HOTLINE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=error")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -10,6 +10,8 @@
 //!   `Acd` service as a client ([`acd::v1::acd_client`]) and a server trait
 //!   ([`acd::v1::acd_server`]). Generated from `proto/hotline/acd/v1/acd.proto`; it reuses
 //!   the event schema's `Channel` and `AgentStatus`.
+//! - [`routing::v1`]: Raft traffic between routing replicas (opaque postcard bodies) and
+//!   the `RoutingAdmin` service. Generated from `proto/hotline/routing/v1/routing.proto`.
 //! - [`convert`]: domain ⇄ wire. Encoding cannot fail; decoding checks everything a
 //!   writer could have got wrong and says which field held what in a [`DecodeError`].
 //!
@@ -49,5 +51,15 @@ pub mod acd {
         // Generated code: its docs are the `.proto` comments, and it is not ours to lint.
         #![allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
         tonic::include_proto!("hotline.acd.v1");
+    }
+}
+
+/// The routing group's wire: Raft between replicas and the routing admin API.
+pub mod routing {
+    /// Version 1 (package `hotline.routing.v1`).
+    pub mod v1 {
+        // Generated code: its docs are the `.proto` comments, and it is not ours to lint.
+        #![allow(missing_docs, clippy::all, clippy::pedantic, clippy::nursery)]
+        tonic::include_proto!("hotline.routing.v1");
     }
 }

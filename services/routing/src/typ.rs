@@ -25,7 +25,7 @@ openraft::declare_raft_types!(
 );
 
 /// A Raft node of the routing group.
-pub type Raft = openraft::Raft<TypeConfig>;
+pub type Raft = openraft::Raft<TypeConfig, crate::store::StateMachineStore>;
 /// A replica's id in the Raft group.
 pub type NodeId = u64;
 /// A log entry of the routing group.

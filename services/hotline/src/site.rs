@@ -1,0 +1,527 @@
+//! `hotline site`: one site of a cluster — its ACD (when the file names one), its routing
+//! replica (Raft over gRPC, durable on redb) and its APIs (the gRPC `RoutingAdmin` on the replica's port, the JSON admin API
+//! on the HTTP port).
+//!
+//! The configuration is one TOML file per site (see `demo/cluster/north.toml`):
+//!
+//! ```toml
+//! site = "north"            # this site's id; leave out with witness = true
+//! node_id = 1               # its replica's number in the Raft group, never reused
+//! data_dir = "hotline-data/north"
+//! rpc_listen = "127.0.0.1:7101"
+//! http_listen = "127.0.0.1:7201"
+//! admin_token = "a long random string"
+//!
+//! # The members a new group starts with; every founding site lists the same ones.
+//! # Leave out on a site that joins later with `hotline ops cluster add`.
+//! [[members]]
+//! node_id = 1
+//! site = "north"
+//! rpc_addr = "127.0.0.1:7101"
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use hotline_core::ids::SiteId;
+use hotline_routing::node::{NodeConfig, NodeError, RaftTiming, RoutingNode};
+use hotline_routing::state::{Command, Refusal, SiteStatus, check_membership_change};
+use hotline_routing::store::StoreConfig;
+use hotline_routing::typ::SiteNode;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+
+use std::sync::Arc;
+
+use hotline_acd::config::SiteConfig;
+use hotline_acd::ids::IdSource;
+use hotline_acd::site::{Site, SiteOptions};
+use hotline_core::time::SystemClock;
+use hotline_eventlog::publisher::Publisher;
+use hotline_eventlog::topics;
+
+use crate::cli::Failure;
+use crate::logs::{self, LogTarget};
+
+/// Options of `hotline site`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SiteArgs {
+    /// The site's configuration file (TOML).
+    #[arg(long, env = "HOTLINE_CONFIG")]
+    pub config: PathBuf,
+    /// The site id; must match `site` in the file when both are given.
+    #[arg(long, env = "HOTLINE_SITE")]
+    pub site: Option<String>,
+}
+
+/// One founding member of the routing group, as a site's file lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// The replica's number.
+    pub node_id: u64,
+    /// Its site (empty for a witness).
+    #[serde(default)]
+    pub site: String,
+    /// Where the other replicas reach it.
+    pub rpc_addr: String,
+    /// A witness votes but runs no ACD.
+    #[serde(default)]
+    pub witness: bool,
+}
+
+/// A site's configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRoleConfig {
+    /// This site's id (absent for a witness).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Its replica's number in the Raft group.
+    pub node_id: u64,
+    /// A witness: a voter for two-site installs that runs no ACD.
+    #[serde(default)]
+    pub witness: bool,
+    /// Where the routing store lives.
+    pub data_dir: PathBuf,
+    /// Where the replica's gRPC server listens (Raft and `RoutingAdmin`).
+    pub rpc_listen: SocketAddr,
+    /// Where the JSON admin API listens.
+    pub http_listen: SocketAddr,
+    /// The bearer token the JSON admin API requires.
+    pub admin_token: String,
+    /// The founding members of a new group (the same list in every founding site's file).
+    #[serde(default)]
+    pub members: Vec<MemberConfig>,
+    /// Raft's timings; the defaults elect a new leader well within a second.
+    #[serde(default)]
+    pub raft: Option<RaftTimingConfig>,
+    /// The site's ACD configuration file (the format of `hotline up --config`), relative
+    /// to this file; its `site` is replaced by this site's id, so one file can serve
+    /// every site of a cluster. Without it the site runs its routing
+    /// replica only (a witness never has one).
+    #[serde(default)]
+    pub acd: Option<PathBuf>,
+    /// How often the site publishes its live queue summary to the routing group.
+    #[serde(default = "summary_every_ms")]
+    pub summary_every_ms: u64,
+    /// How long a site's replica may stay silent before the leader marks the site down
+    /// (its agents logged out, its promises open to takeover, no overflow to it).
+    #[serde(default = "down_after_ms")]
+    pub down_after_ms: u64,
+}
+
+fn down_after_ms() -> u64 {
+    2_000
+}
+
+fn summary_every_ms() -> u64 {
+    250
+}
+
+/// Raft's timings in a site's file.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RaftTimingConfig {
+    /// Leader heartbeat, milliseconds.
+    pub heartbeat_ms: u64,
+    /// Shortest election timeout, milliseconds.
+    pub election_min_ms: u64,
+    /// Longest election timeout, milliseconds.
+    pub election_max_ms: u64,
+}
+
+impl SiteRoleConfig {
+    /// Reads and validates a site's file; the error names the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        let config: SiteRoleConfig =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: ids, the token, the founding members.
+    pub fn validate(&self) -> Result<(), String> {
+        match (&self.site, self.witness) {
+            (None, false) => return Err("`site` is missing (only a witness has no site)".into()),
+            (Some(site), _) => {
+                SiteId::new(site).map_err(|e| format!("`site` = {site:?}: {e}"))?;
+            }
+            (None, true) => {}
+        }
+        if self.witness && self.acd.is_some() {
+            return Err("`acd`: a witness runs no ACD; remove `acd` or `witness`".into());
+        }
+        if !(50..=60_000).contains(&self.summary_every_ms) {
+            return Err(format!(
+                "`summary_every_ms` = {}: publish between every 50 ms and every minute",
+                self.summary_every_ms
+            ));
+        }
+        if let Some(t) = self.raft
+            && self.down_after_ms <= t.election_max_ms
+        {
+            return Err(format!(
+                "`down_after_ms` = {} must be longer than [raft] election_max_ms ({}), or a slow election marks sites down",
+                self.down_after_ms, t.election_max_ms
+            ));
+        }
+        if self.down_after_ms < 500 {
+            return Err(format!(
+                "`down_after_ms` = {}: at least 500 ms",
+                self.down_after_ms
+            ));
+        }
+        if self.node_id == 0 {
+            return Err("`node_id` = 0: replica numbers start at 1".into());
+        }
+        if self.admin_token.len() < 16 {
+            return Err(format!(
+                "`admin_token` is {} characters: use at least 16 random characters",
+                self.admin_token.len()
+            ));
+        }
+        if let Some(t) = self.raft
+            && !(t.heartbeat_ms > 0
+                && t.heartbeat_ms < t.election_min_ms
+                && t.election_min_ms < t.election_max_ms)
+        {
+            return Err(format!(
+                "[raft]: need 0 < heartbeat_ms ({}) < election_min_ms ({}) < election_max_ms ({})",
+                t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+            ));
+        }
+        if self.members.is_empty() {
+            return Ok(());
+        }
+        let mut ids = HashSet::new();
+        let mut addrs = HashSet::new();
+        for (i, m) in self.members.iter().enumerate() {
+            if !ids.insert(m.node_id) {
+                return Err(format!(
+                    "[[members]] #{}: node_id {} appears twice",
+                    i + 1,
+                    m.node_id
+                ));
+            }
+            if !addrs.insert(m.rpc_addr.clone()) {
+                return Err(format!(
+                    "[[members]] #{}: rpc_addr {} appears twice",
+                    i + 1,
+                    m.rpc_addr
+                ));
+            }
+            if m.rpc_addr.parse::<SocketAddr>().is_err() && !m.rpc_addr.contains(':') {
+                return Err(format!(
+                    "[[members]] #{}: rpc_addr {:?} is not host:port",
+                    i + 1,
+                    m.rpc_addr
+                ));
+            }
+            if !m.witness {
+                SiteId::new(&m.site)
+                    .map_err(|e| format!("[[members]] #{}: site {:?}: {e}", i + 1, m.site))?;
+            }
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(format!(
+                "[[members]] does not list this replica (node_id {}): a founding site lists itself too",
+                self.node_id
+            ));
+        }
+        let voters: BTreeSet<u64> = ids.into_iter().collect();
+        check_membership_change(&BTreeSet::new(), &BTreeSet::new(), &voters)
+            .map_err(|r: Refusal| format!("[[members]]: {r}"))?;
+        Ok(())
+    }
+
+    fn timing(&self) -> RaftTiming {
+        match self.raft {
+            Some(t) => RaftTiming {
+                heartbeat_ms: t.heartbeat_ms,
+                election_min_ms: t.election_min_ms,
+                election_max_ms: t.election_max_ms,
+            },
+            None => RaftTiming::default(),
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs `hotline site` until Ctrl-C or SIGTERM.
+pub fn run(args: SiteArgs) -> Result<(), Failure> {
+    let config = SiteRoleConfig::from_file(&args.config).map_err(Failure::Config)?;
+    if let (Some(given), Some(file)) = (&args.site, &config.site)
+        && given != file
+    {
+        return Err(Failure::Config(format!(
+            "--site {given} but {} is the file of site {file}",
+            args.config.display()
+        )));
+    }
+    let acd = match &config.acd {
+        None => None,
+        Some(path) => {
+            let acd = SiteConfig::from_file(path).map_err(|e| {
+                Failure::Config(format!(
+                    "{e}\n  (the `acd` file of {}); check it with `hotline config check {}`",
+                    args.config.display(),
+                    path.display()
+                ))
+            })?;
+            // One ACD file may serve every site of a cluster (the same tenants and queues
+            // everywhere): the site id comes from this file.
+            let mut acd = acd;
+            if let Some(site) = &config.site {
+                acd.site = SiteId::new(site)
+                    .map_err(|e| Failure::Config(format!("`site` = {site:?}: {e}")))?;
+            }
+            Some(acd)
+        }
+    };
+    let runtime = crate::cli::runtime()?;
+    runtime.block_on(serve(config, acd))
+}
+
+async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Failure> {
+    let site = config.site.clone().unwrap_or_default();
+    let rpc = TcpListener::bind(config.rpc_listen).await.map_err(|e| {
+        Failure::Config(format!(
+            "cannot listen on rpc_listen {}: {e}; is this site already running?",
+            config.rpc_listen
+        ))
+    })?;
+    let http = TcpListener::bind(config.http_listen).await.map_err(|e| {
+        Failure::Config(format!(
+            "cannot listen on http_listen {}: {e}; is this site already running?",
+            config.http_listen
+        ))
+    })?;
+    let node = RoutingNode::start(
+        NodeConfig {
+            id: config.node_id,
+            site: site.clone(),
+            witness: config.witness,
+            data_dir: config.data_dir.clone(),
+            store: StoreConfig::default(),
+            timing: config.timing(),
+        },
+        rpc,
+    )
+    .await
+    .map_err(|e| match e {
+        NodeError::Store(e) => Failure::Config(format!(
+            "{e}; is another `hotline site` using data_dir {}?",
+            config.data_dir.display()
+        )),
+        e => Failure::Runtime(e.into()),
+    })?;
+
+    if !config.members.is_empty() {
+        let members: BTreeMap<u64, SiteNode> = config
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.node_id,
+                    SiteNode {
+                        site: m.site.clone(),
+                        rpc_addr: m.rpc_addr.clone(),
+                        witness: m.witness,
+                    },
+                )
+            })
+            .collect();
+        node.bootstrap(members)
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+    }
+
+    let api = hotline_routing::api::router(node.clone(), config.admin_token.clone());
+    let http_addr = http.local_addr().context("http address")?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(http, api)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    println!(
+        "hotline site {}: routing replica {} on {} (gRPC), admin API on http://{http_addr}/api/routing/status",
+        if site.is_empty() { "(witness)" } else { &site },
+        config.node_id,
+        node.addr()
+    );
+
+    if !config.witness {
+        register(&node, &site, config.node_id).await;
+    }
+    let watch = {
+        let (node, stop) = (node.clone(), stop_tx.subscribe());
+        let down_after = Duration::from_millis(config.down_after_ms);
+        tokio::spawn(async move { node.watch_sites(down_after, stop).await })
+    };
+
+    let acd = match acd {
+        Some(acd) => Some(start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?),
+        None => None,
+    };
+
+    wait_for_signal().await;
+    println!("hotline site {site}: stopping");
+    let _ = stop_tx.send(true);
+    if let Some((acd_site, publisher, summaries)) = acd {
+        let _ = summaries.await;
+        acd_site.stop().await;
+        let report = publisher.shutdown(Duration::from_secs(5)).await;
+        if !report.flushed {
+            eprintln!(
+                "hotline site {site}: {} event(s) were not yet in the event log at shutdown",
+                report.stats.pending
+            );
+        }
+    }
+    let _ = watch.await;
+    let _ = server.await;
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Starts the site's ACD (events into the embedded log in the data directory) and the
+/// task that seeds the routing state from its file and publishes its summaries.
+async fn start_acd(
+    config: &SiteRoleConfig,
+    node: &RoutingNode,
+    site: &str,
+    acd: SiteConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(Site, Arc<Publisher>, tokio::task::JoinHandle<()>), Failure> {
+    let target = LogTarget::Embedded(config.data_dir.join("events"));
+    let log = logs::open(&target).await.map_err(|e| match e {
+        Failure::Config(m) => Failure::Config(format!(
+            "{m}; is another process using data_dir {}?",
+            config.data_dir.display()
+        )),
+        other => other,
+    })?;
+    log.ensure_topics(&topics::specs()).await.map_err(|e| {
+        Failure::Runtime(anyhow::anyhow!(
+            "cannot create the topics of event log {target}: {e}"
+        ))
+    })?;
+    let publisher = Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+    let acd_site = Site::start(
+        acd.clone(),
+        SiteOptions {
+            sink: publisher.clone(),
+            clock: Arc::new(SystemClock),
+            ids: IdSource::Random,
+            shards: SiteOptions::default_shards(),
+        },
+    )
+    .await
+    .map_err(|e| Failure::Runtime(anyhow::anyhow!("the site's ACD did not start: {e}")))?;
+    let site_id =
+        SiteId::new(site).map_err(|e| Failure::Config(format!("`site` = {site:?}: {e}")))?;
+    let summaries = tokio::spawn(crate::site_acd::publish(
+        node.clone(),
+        acd_site.clone(),
+        site_id,
+        acd,
+        Duration::from_millis(config.summary_every_ms),
+        stop,
+    ));
+    println!(
+        "hotline site {site}: ACD running ({} queue(s), events in {}), summary every {} ms",
+        acd_site_queue_count(&acd_site).await,
+        config.data_dir.join("events").display(),
+        config.summary_every_ms
+    );
+    Ok((acd_site, publisher, summaries))
+}
+
+async fn acd_site_queue_count(site: &Site) -> usize {
+    site.snapshot().await.map(|s| s.queues.len()).unwrap_or(0)
+}
+
+/// Adds this site to the routing state once a leader is known, or puts it back in
+/// service when the state marked it down while it was away. Retried in the background
+/// while the group elects its first leader.
+async fn register(node: &RoutingNode, site: &str, node_id: u64) {
+    let Ok(id) = SiteId::new(site) else { return };
+    let node = node.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        loop {
+            // Decide on a state that has caught up with the group, not on a stale copy.
+            if node.read_linearizable(|_| ()).await.is_ok() {
+                let command = match node.read(|s| s.site(&id).map(|site| site.status)) {
+                    Some(SiteStatus::Down) => Some(Command::SetSiteStatus {
+                        site: id.clone(),
+                        status: SiteStatus::Active,
+                        at_ms: now_ms(),
+                    }),
+                    Some(_) => None,
+                    None => Some(Command::AddSite {
+                        id: id.clone(),
+                        name: id.to_string(),
+                        node_id,
+                        at_ms: now_ms(),
+                    }),
+                };
+                let Some(command) = command else { return };
+                match node.write(command).await {
+                    Ok(_) => {
+                        tracing::info!(site = %id, "site registered as active in the routing state");
+                        return;
+                    }
+                    Err(NodeError::Refused(refusal)) => {
+                        tracing::warn!(site = %id, %refusal, "site registration refused");
+                        return;
+                    }
+                    Err(e) => tracing::debug!(site = %id, error = %e, "site not registered yet"),
+                }
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                tracing::warn!(site = %id, "site not registered yet; still trying");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,409 @@
+//! Three `hotline site` processes on 127.0.0.1 form a routing group; the leader is
+//! killed with SIGKILL, the survivors elect a new one within a second, keep committing
+//! and mark the lost site down, and the restarted site rejoins and
+//! catches up. Each site runs the demo's ACD, which seeds the routing state and publishes
+//! its queue summaries. Bad input to the admin API changes nothing.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const TOKEN: &str = "test-cluster-admin-token";
+const SITES: [&str; 3] = ["north", "south", "east"];
+
+/// A child process that is killed and reaped however the test ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request with the admin token (unless `token` is empty); status and body.
+fn http(authority: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(authority) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = if token.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {token}\r\n")
+    };
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut raw = String::new();
+    let _ = s.read_to_string(&mut raw);
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let body = match (body.find(['{', '[']), body.rfind(['}', ']'])) {
+        (Some(a), Some(b)) if a < b => body[a..=b].to_owned(),
+        _ => body.to_owned(),
+    };
+    (status, body)
+}
+
+fn status(http_addr: &str) -> Option<Value> {
+    let (code, body) = http(http_addr, "GET", "/api/routing/status", TOKEN, "");
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+fn hotline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the hotline binary runs")
+}
+
+struct Site {
+    name: &'static str,
+    node_id: u64,
+    rpc: String,
+    http: String,
+    config: std::path::PathBuf,
+}
+
+fn write_configs(dir: &Path) -> Vec<Site> {
+    let sites: Vec<Site> = SITES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Site {
+            name,
+            node_id: i as u64 + 1,
+            rpc: format!("127.0.0.1:{}", free_port()),
+            http: format!("127.0.0.1:{}", free_port()),
+            config: dir.join(format!("{name}.toml")),
+        })
+        .collect();
+    let members: String = sites
+        .iter()
+        .map(|s| {
+            format!(
+                "[[members]]\nnode_id = {}\nsite = \"{}\"\nrpc_addr = \"{}\"\n\n",
+                s.node_id, s.name, s.rpc
+            )
+        })
+        .collect();
+    for s in &sites {
+        let text = format!(
+            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\ndown_after_ms = 1000\n\n{members}",
+            s.name,
+            s.node_id,
+            dir.join(s.name).display(),
+            s.rpc,
+            s.http,
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("demo/site.toml")
+                .display()
+        );
+        std::fs::write(&s.config, text).unwrap();
+    }
+    sites
+}
+
+fn start(site: &Site) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_hotline"))
+            .args(["site", "--site", site.name, "--config"])
+            .arg(&site.config)
+            .env("HOTLINE_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("hotline site starts"),
+    )
+}
+
+/// Polls `check` until it answers, or fails the test naming `what`.
+fn eventually<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(started.elapsed() < within, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn leader_among(sites: &[&Site]) -> Option<u64> {
+    sites.iter().find_map(|s| {
+        let st = status(&s.http)?;
+        (st["role"] == "leader")
+            .then(|| st["id"].as_u64())
+            .flatten()
+    })
+}
+
+fn site_status(http_addr: &str, site: &str) -> Option<String> {
+    let (code, body) = http(http_addr, "GET", "/api/routing/state", TOKEN, "");
+    if code != 200 {
+        return None;
+    }
+    let state: Value = serde_json::from_str(&body).ok()?;
+    let sites = &state["sites"];
+    let entry = sites
+        .get(site)
+        .or_else(|| sites.as_array()?.iter().find(|s| s["id"] == site))?;
+    entry["status"].as_str().map(str::to_owned).or_else(|| {
+        entry["status"]
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+    })
+}
+
+#[test]
+fn a_killed_leader_is_replaced_within_a_second_and_its_site_rejoins_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sites = write_configs(dir.path());
+    let mut procs: Vec<Option<KillOnDrop>> = sites.iter().map(|s| Some(start(s))).collect();
+    let all: Vec<&Site> = sites.iter().collect();
+
+    let first = eventually("a first leader", Duration::from_secs(30), || {
+        leader_among(&all)
+    });
+    // Every site registers itself in the routing state.
+    for s in &sites {
+        eventually(
+            &format!("site {} registered", s.name),
+            Duration::from_secs(30),
+            || (site_status(&sites[0].http, s.name)? == "active").then_some(()),
+        );
+    }
+
+    // The first site seeds the demo's tenants and queues; every site publishes its summary
+    // a few times a second, one row per queue.
+    let queue_rows = |state: &Value, site: &str| -> Option<(usize, u64)> {
+        let summary = &state["summaries"][site];
+        let rows = summary["queues"]
+            .as_object()?
+            .values()
+            .map(|q| q.as_object().map_or(0, |q| q.len()))
+            .sum();
+        Some((rows, summary["at_ms"].as_u64()?))
+    };
+    let state = |addr: &str| -> Option<Value> {
+        let (code, body) = http(addr, "GET", "/api/routing/state", TOKEN, "");
+        (code == 200)
+            .then(|| serde_json::from_str(&body).ok())
+            .flatten()
+    };
+    let (rows, at) = eventually("summaries from every site", Duration::from_secs(30), || {
+        let st = state(&sites[0].http)?;
+        if st["tenants"].as_object().is_none_or(|t| t.is_empty()) {
+            return None;
+        }
+        let mut first = None;
+        for s in &sites {
+            let (rows, at) = queue_rows(&st, s.name)?;
+            if rows == 0 {
+                return None;
+            }
+            first.get_or_insert((rows, at));
+        }
+        first
+    });
+    assert_eq!(rows, 6, "the demo has six queues");
+    eventually("a fresher summary", Duration::from_secs(10), || {
+        (queue_rows(&state(&sites[1].http)?, sites[0].name)?.1 > at).then_some(())
+    });
+
+    // Bad input: no token, a body that is not a command, a refused command.
+    assert_eq!(
+        http(&sites[0].http, "GET", "/api/routing/status", "", "").0,
+        401
+    );
+    let (code, body) = http(
+        &sites[1].http,
+        "POST",
+        "/api/routing/commands",
+        TOKEN,
+        "{\"AddSite\": 7}",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("not a routing command"), "{body}");
+    let before = state(&sites[0].http).unwrap();
+    let duplicate = r#"{"AddSite":{"id":"north","name":"again","node_id":9,"at_ms":1}}"#;
+    let (code, body) = http(
+        &sites[2].http,
+        "POST",
+        "/api/routing/commands",
+        TOKEN,
+        duplicate,
+    );
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("north"), "{body}");
+    assert_eq!(
+        before["sites"],
+        state(&sites[1].http).unwrap()["sites"],
+        "a refused command changes nothing"
+    );
+
+    // kill -9 the leader.
+    let lost = sites.iter().position(|s| s.node_id == first).unwrap();
+    procs[lost].take();
+    let killed_at = Instant::now();
+    let survivors: Vec<&Site> = sites
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != lost)
+        .map(|(_, s)| s)
+        .collect();
+    let second = eventually(
+        "a new leader among the survivors",
+        Duration::from_secs(10),
+        || leader_among(&survivors).filter(|l| *l != first),
+    );
+    let took = killed_at.elapsed();
+    assert!(
+        took <= Duration::from_secs(1),
+        "the survivors took {took:?} to elect a leader"
+    );
+    assert_ne!(second, first);
+
+    // The leader marks the silent site down by itself (down_after_ms = 1000 here), which
+    // drops its summary.
+    eventually("the lost site marked down", Duration::from_secs(6), || {
+        (site_status(&survivors[0].http, sites[lost].name)? == "down").then_some(())
+    });
+    let st = state(&survivors[1].http).unwrap();
+    assert!(
+        st["summaries"].get(sites[lost].name).is_none(),
+        "a down site's summary is dropped: {}",
+        st["summaries"]
+    );
+
+    // The runbook's commands work through a survivor: drain a site, put it back.
+    let live = survivors[1].name;
+    let out = hotline(&[
+        "ops",
+        "site",
+        "drain",
+        "--addr",
+        &survivors[0].rpc,
+        "--site",
+        live,
+    ]);
+    assert!(
+        out.status.success(),
+        "ops site drain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        site_status(&survivors[0].http, live).as_deref(),
+        Some("draining")
+    );
+    let out = hotline(&[
+        "ops",
+        "site",
+        "activate",
+        "--addr",
+        &survivors[0].rpc,
+        "--site",
+        live,
+    ]);
+    assert!(
+        out.status.success(),
+        "ops site activate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = hotline(&[
+        "ops",
+        "site",
+        "drain",
+        "--addr",
+        &survivors[0].rpc,
+        "--site",
+        "nowhere",
+    ]);
+    assert_eq!(out.status.code(), Some(64), "an unknown site is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nowhere"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Removing another voter now would leave two, one of them dead: refused, exit 64.
+    let leader_rpc = &sites.iter().find(|s| s.node_id == second).unwrap().rpc;
+    let other = survivors.iter().find(|s| s.node_id != second).unwrap();
+    let out = hotline(&[
+        "ops",
+        "cluster",
+        "remove",
+        "--addr",
+        leader_rpc,
+        "--node-id",
+        &other.node_id.to_string(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The lost site restarts on its files, catches up and puts itself back in service.
+    procs[lost] = Some(start(&sites[lost]));
+    for s in &sites {
+        eventually(
+            &format!("{} sees the site active again", s.name),
+            Duration::from_secs(10),
+            || (site_status(&s.http, sites[lost].name)? == "active").then_some(()),
+        );
+    }
+    let out = hotline(&["ops", "cluster", "status", "--addr", &sites[lost].rpc]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("voter") && text.contains("is follower"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_site_file_that_breaks_an_invariant_is_refused_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "site = \"north\"\nnode_id = 1\ndata_dir = \"{}\"\nrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nadmin_token = \"{TOKEN}\"\n\n[[members]]\nnode_id = 1\nsite = \"north\"\nrpc_addr = \"127.0.0.1:1\"\n\n[[members]]\nnode_id = 2\nsite = \"south\"\nrpc_addr = \"127.0.0.1:2\"\n",
+            dir.path().join("d").display()
+        ),
+    )
+    .unwrap();
+    let out = hotline(&["site", "--config", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(err.contains("two.toml") && err.contains("witness"), "{err}");
+    assert!(!dir.path().join("d").exists(), "nothing was created");
+}
