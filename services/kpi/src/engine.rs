@@ -27,7 +27,6 @@
 //!
 //! Every state is kept per tenant, so one tenant's events never change another's figures.
 
-mod fast_hash;
 mod figures;
 mod rows;
 mod state;

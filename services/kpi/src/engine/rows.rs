@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::RowKey;
-use super::fast_hash::FastMap;
+use rustc_hash::FxHashMap as FastMap;
 use crate::model::{Counters, Dimension, IntervalLength};
 
 /// A row's counters and whether they changed since they were last taken.

@@ -22,7 +22,7 @@ use hotline_core::event::{AgentEvent, ContactEvent, ContactEventKind, Event, Eve
 use hotline_core::ids::{ContactId, EventId};
 use serde::{Deserialize, Serialize};
 
-use super::fast_hash::FastMap;
+use rustc_hash::FxHashMap as FastMap;
 use super::rows::Rows;
 use super::{DAY_MS, EngineConfig, interval_start};
 use crate::model::{
