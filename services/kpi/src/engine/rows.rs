@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::RowKey;
-use rustc_hash::FxHashMap as FastMap;
 use crate::model::{Counters, Dimension, IntervalLength};
+use rustc_hash::FxHashMap as FastMap;
 
 /// A row's counters and whether they changed since they were last taken.
 #[derive(Debug, Default, Clone)]

@@ -22,12 +22,12 @@ use hotline_core::event::{AgentEvent, ContactEvent, ContactEventKind, Event, Eve
 use hotline_core::ids::{ContactId, EventId};
 use serde::{Deserialize, Serialize};
 
-use rustc_hash::FxHashMap as FastMap;
 use super::rows::Rows;
 use super::{DAY_MS, EngineConfig, interval_start};
 use crate::model::{
     AgentNow, AgentsByState, Counters, Dimension, IntervalLength, QueueNow, RealtimeSnapshot,
 };
+use rustc_hash::FxHashMap as FastMap;
 
 /// One tenant's state.
 #[derive(Debug, Default, Serialize, Deserialize)]

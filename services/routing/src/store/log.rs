@@ -40,6 +40,14 @@ pub struct LogReader {
     db: Arc<Db>,
 }
 
+impl LogReader {
+    /// The index of the last entry purged from the log (covered by a snapshot since), as
+    /// the store has it now; Raft's metrics report it a moment later.
+    pub fn last_purged_index(&self) -> Option<u64> {
+        db::lock(&self.db.meta).last_purged.map(|p| p.index)
+    }
+}
+
 impl LogStore {
     pub(super) fn new(db: Arc<Db>, writer: Arc<Writer>) -> Self {
         Self { db, writer }

@@ -244,11 +244,15 @@ impl Cluster {
                 })?;
         // An index at or below the last purged one, or covered by the snapshot, is in the
         // state only: installing a snapshot also drops the entries it covers that conflict.
+        // The store's own purge mark is read as well as the metrics: Raft publishes its
+        // metrics after the store has purged, so right after a purge they lag behind.
+        let stored_purge = up.log.last_purged_index();
         let covered = self.metrics(id).and_then(|m| {
             let purged = m.purged.map(|p| p.index);
             let snapshot = m.snapshot.map(|s| s.index);
             purged.max(snapshot)
         });
+        let covered = covered.max(stored_purge);
         Ok((entries.into_iter().next(), covered))
     }
 
