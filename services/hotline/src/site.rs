@@ -381,7 +381,7 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
         None => None,
     };
 
-    wait_for_signal().await;
+    crate::up::shutdown_signal().await;
     println!("hotline site {site}: stopping");
     let _ = stop_tx.send(true);
     if let Some((acd_site, publisher, summaries)) = acd {
@@ -502,26 +502,4 @@ async fn register(node: &RoutingNode, site: &str, node_id: u64) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -782,6 +782,13 @@ fn error_to_status(e: &NodeError) -> tonic::Status {
     }
 }
 
+/// A status as the `RoutingAdmin` API answers it.
+fn status_reply(status: &ClusterStatus) -> Result<tonic::Response<pb::StatusReply>, tonic::Status> {
+    let status_json =
+        serde_json::to_string(status).map_err(|e| tonic::Status::internal(e.to_string()))?;
+    Ok(tonic::Response::new(pb::StatusReply { status_json }))
+}
+
 // === impl AdminService ===
 
 /// The `RoutingAdmin` gRPC service of one replica.
@@ -825,10 +832,7 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
         _request: tonic::Request<pb::StatusRequest>,
     ) -> Result<tonic::Response<pb::StatusReply>, tonic::Status> {
         let status = self.node()?.status();
-        Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status)
-                .map_err(|e| tonic::Status::internal(e.to_string()))?,
-        }))
+        status_reply(&status)
     }
 
     async fn state(
@@ -871,10 +875,7 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
             .add_member(request.node_id, node)
             .await
             .map_err(|e| error_to_status(&e))?;
-        Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status)
-                .map_err(|e| tonic::Status::internal(e.to_string()))?,
-        }))
+        status_reply(&status)
     }
 
     async fn remove_member(
@@ -886,10 +887,7 @@ impl pb::routing_admin_server::RoutingAdmin for AdminService {
             .remove_member(request.into_inner().node_id)
             .await
             .map_err(|e| error_to_status(&e))?;
-        Ok(tonic::Response::new(pb::StatusReply {
-            status_json: serde_json::to_string(&status)
-                .map_err(|e| tonic::Status::internal(e.to_string()))?,
-        }))
+        status_reply(&status)
     }
 }
 
@@ -924,6 +922,13 @@ impl AdminClient {
         })
     }
 
+    fn decode_status(&self, reply: pb::StatusReply) -> Result<ClusterStatus, NodeError> {
+        serde_json::from_str(&reply.status_json).map_err(|e| NodeError::Forward {
+            addr: self.addr.clone(),
+            message: e.to_string(),
+        })
+    }
+
     /// Commits a command through that replica (it forwards to the leader).
     pub async fn write(&mut self, command: &Command) -> Result<Written, NodeError> {
         let command_json = serde_json::to_string(command).map_err(|e| NodeError::Forward {
@@ -951,10 +956,7 @@ impl AdminClient {
             .status(pb::StatusRequest {})
             .await
             .map_err(|s| status_to_error(&self.addr, s))?;
-        serde_json::from_str(&reply.into_inner().status_json).map_err(|e| NodeError::Forward {
-            addr: self.addr.clone(),
-            message: e.to_string(),
-        })
+        self.decode_status(reply.into_inner())
     }
 
     /// The whole routing state, read linearizably.
@@ -996,10 +998,7 @@ impl AdminClient {
             })
             .await
             .map_err(|s| status_to_error(&self.addr, s))?;
-        serde_json::from_str(&reply.into_inner().status_json).map_err(|e| NodeError::Forward {
-            addr: self.addr.clone(),
-            message: e.to_string(),
-        })
+        self.decode_status(reply.into_inner())
     }
 
     /// Removes a voter (the replica must be the leader).
@@ -1009,9 +1008,6 @@ impl AdminClient {
             .remove_member(pb::RemoveMemberRequest { node_id: id })
             .await
             .map_err(|s| status_to_error(&self.addr, s))?;
-        serde_json::from_str(&reply.into_inner().status_json).map_err(|e| NodeError::Forward {
-            addr: self.addr.clone(),
-            message: e.to_string(),
-        })
+        self.decode_status(reply.into_inner())
     }
 }
