@@ -167,6 +167,61 @@ pub enum ContactEventKind {
         /// Why.
         reason: FailReason,
     },
+    /// Entered a node of an IVR flow, so the path a contact took is on record.
+    IvrNode {
+        /// The flow's name.
+        flow: String,
+        /// The flow's version (the routing state's document version).
+        version: u32,
+        /// The node's id in the flow.
+        node: String,
+    },
+    /// A cross-site overflow was tried for the contact and did not (yet) move it: the
+    /// decision and why. A move that succeeds is an `overflowed` event to the site.
+    OverflowAttempt {
+        /// The site asked, if one qualified.
+        to: Option<SiteId>,
+        /// What made the queue's policy fire, e.g. `waited 30 s`, `expected wait 95 s`.
+        reason: String,
+        /// How it ended.
+        outcome: OverflowOutcome,
+        /// Details: the refusal's reason, the candidates passed over.
+        detail: String,
+    },
+    /// The agent named in the event recorded how the contact ended (a disposition code
+    /// and notes), during or after wrap-up.
+    Dispositioned {
+        /// The tenant's disposition code, e.g. `resolved`, `sale`, `escalated`.
+        code: String,
+        /// Free-text notes.
+        notes: String,
+    },
+}
+
+/// How a cross-site overflow attempt ended, when it did not move the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowOutcome {
+    /// No site qualified (none active, fresh, serving the queue, with ready agents).
+    NoSite,
+    /// The site refused the reservation (no free skilled agent after all, draining).
+    Refused,
+    /// The site did not answer in time.
+    TimedOut,
+    /// A reservation was made but the transfer failed; the contact kept its place.
+    TransferFailed,
+}
+
+impl OverflowOutcome {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverflowOutcome::NoSite => "no_site",
+            OverflowOutcome::Refused => "refused",
+            OverflowOutcome::TimedOut => "timed_out",
+            OverflowOutcome::TransferFailed => "transfer_failed",
+        }
+    }
 }
 
 impl ContactEventKind {
@@ -201,6 +256,9 @@ impl ContactEventKind {
             ContactEventKind::Transferred { .. } => "transferred",
             ContactEventKind::Voicemail { .. } => "voicemail",
             ContactEventKind::Failed { .. } => "failed",
+            ContactEventKind::IvrNode { .. } => "ivr_node",
+            ContactEventKind::OverflowAttempt { .. } => "overflow_attempt",
+            ContactEventKind::Dispositioned { .. } => "dispositioned",
         }
     }
 }

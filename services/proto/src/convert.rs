@@ -19,7 +19,8 @@ use hotline_core::agent::AgentStatus;
 use hotline_core::channel::Channel;
 use hotline_core::contact::{DeclineReason, FailReason, OverflowTarget};
 use hotline_core::event::{
-    AgentEvent, AgentEventKind, ContactEvent, ContactEventKind, Event, EventBody, SCHEMA_VERSION,
+    AgentEvent, AgentEventKind, ContactEvent, ContactEventKind, Event, EventBody, OverflowOutcome,
+    SCHEMA_VERSION,
 };
 use hotline_core::ids::{ContactId, EventId, InvalidId, TraceId};
 use hotline_core::time::Timestamp;
@@ -203,6 +204,35 @@ impl From<&ContactEvent> for pb::ContactEvent {
             ContactEventKind::Failed { reason } => Kind::Failed(pc::Failed {
                 reason: pb::FailReason::from(*reason).into(),
             }),
+            ContactEventKind::IvrNode {
+                flow,
+                version,
+                node,
+            } => Kind::IvrNode(pc::IvrNode {
+                flow: flow.clone(),
+                version: *version,
+                node: node.clone(),
+            }),
+            ContactEventKind::OverflowAttempt {
+                to,
+                reason,
+                outcome,
+                detail,
+            } => Kind::OverflowAttempt(pc::OverflowAttempt {
+                to: to
+                    .as_ref()
+                    .map(|s| s.as_str().to_owned())
+                    .unwrap_or_default(),
+                reason: reason.clone(),
+                outcome: pb::OverflowOutcome::from(*outcome).into(),
+                detail: detail.clone(),
+            }),
+            ContactEventKind::Dispositioned { code, notes } => {
+                Kind::Dispositioned(pc::Dispositioned {
+                    code: code.clone(),
+                    notes: notes.clone(),
+                })
+            }
         };
         pb::ContactEvent {
             contact: uuid_bytes(c.contact.as_u128()),
@@ -275,6 +305,26 @@ impl TryFrom<pb::ContactEvent> for ContactEvent {
             Some(Kind::Voicemail(k)) => ContactEventKind::Voicemail { reason: k.reason },
             Some(Kind::Failed(k)) => ContactEventKind::Failed {
                 reason: decode_fail_reason("ContactEvent.Failed.reason", k.reason)?,
+            },
+            Some(Kind::IvrNode(k)) => ContactEventKind::IvrNode {
+                flow: k.flow,
+                version: k.version,
+                node: k.node,
+            },
+            Some(Kind::OverflowAttempt(k)) => ContactEventKind::OverflowAttempt {
+                to: (!k.to.is_empty())
+                    .then(|| decode_name("ContactEvent.OverflowAttempt.to", &k.to))
+                    .transpose()?,
+                reason: k.reason,
+                outcome: decode_overflow_outcome(
+                    "ContactEvent.OverflowAttempt.outcome",
+                    k.outcome,
+                )?,
+                detail: k.detail,
+            },
+            Some(Kind::Dispositioned(k)) => ContactEventKind::Dispositioned {
+                code: k.code,
+                notes: k.notes,
             },
             None => {
                 return Err(DecodeError::Missing {
@@ -559,6 +609,32 @@ pub fn decode_fail_reason(field: &'static str, value: i32) -> Result<FailReason,
         Ok(pb::FailReason::Misrouted) => Ok(FailReason::Misrouted),
         Ok(pb::FailReason::Internal) => Ok(FailReason::Internal),
         Ok(pb::FailReason::Unspecified) => Err(DecodeError::Missing { field }),
+        Err(_) => Err(DecodeError::UnknownEnum { field, value }),
+    }
+}
+
+impl From<OverflowOutcome> for pb::OverflowOutcome {
+    fn from(o: OverflowOutcome) -> Self {
+        match o {
+            OverflowOutcome::NoSite => pb::OverflowOutcome::NoSite,
+            OverflowOutcome::Refused => pb::OverflowOutcome::Refused,
+            OverflowOutcome::TimedOut => pb::OverflowOutcome::TimedOut,
+            OverflowOutcome::TransferFailed => pb::OverflowOutcome::TransferFailed,
+        }
+    }
+}
+
+/// Reads an overflow outcome from the enum number in `field`.
+pub fn decode_overflow_outcome(
+    field: &'static str,
+    value: i32,
+) -> Result<OverflowOutcome, DecodeError> {
+    match pb::OverflowOutcome::try_from(value) {
+        Ok(pb::OverflowOutcome::NoSite) => Ok(OverflowOutcome::NoSite),
+        Ok(pb::OverflowOutcome::Refused) => Ok(OverflowOutcome::Refused),
+        Ok(pb::OverflowOutcome::TimedOut) => Ok(OverflowOutcome::TimedOut),
+        Ok(pb::OverflowOutcome::TransferFailed) => Ok(OverflowOutcome::TransferFailed),
+        Ok(pb::OverflowOutcome::Unspecified) => Err(DecodeError::Missing { field }),
         Err(_) => Err(DecodeError::UnknownEnum { field, value }),
     }
 }

@@ -303,7 +303,10 @@ impl TenantState {
                 }
             }
             ContactEventKind::IvrEntered
+            | ContactEventKind::IvrNode { .. }
             | ContactEventKind::Expanded { .. }
+            | ContactEventKind::OverflowAttempt { .. }
+            | ContactEventKind::Dispositioned { .. }
             | ContactEventKind::CallbackOffered => {}
             ContactEventKind::Queued { .. } => {
                 let Some(queue) = ev.queue.as_ref().map(|q| q.as_str()) else {

@@ -95,6 +95,36 @@ fn contact_event_kind() -> impl Strategy<Value = ContactEventKind> {
         overflow_target().prop_map(|to| K::Transferred { to }),
         any::<String>().prop_map(|reason| K::Voicemail { reason }),
         fail_reason().prop_map(|reason| K::Failed { reason }),
+        (any::<String>(), any::<u32>(), any::<String>()).prop_map(|(flow, version, node)| {
+            K::IvrNode {
+                flow,
+                version,
+                node,
+            }
+        }),
+        (
+            proptest::option::of(site()),
+            any::<String>(),
+            overflow_outcome(),
+            any::<String>()
+        )
+            .prop_map(|(to, reason, outcome, detail)| K::OverflowAttempt {
+                to,
+                reason,
+                outcome,
+                detail
+            }),
+        (any::<String>(), any::<String>())
+            .prop_map(|(code, notes)| K::Dispositioned { code, notes }),
+    ]
+}
+
+fn overflow_outcome() -> impl Strategy<Value = OverflowOutcome> {
+    prop_oneof![
+        Just(OverflowOutcome::NoSite),
+        Just(OverflowOutcome::Refused),
+        Just(OverflowOutcome::TimedOut),
+        Just(OverflowOutcome::TransferFailed),
     ]
 }
 
