@@ -232,7 +232,7 @@ fn the_event_strategy_reaches_every_variant() {
         }
     }
     // As many as the core enums have variants; update with them.
-    assert_eq!(contact_kinds.len(), 16, "contact event kinds reached");
+    assert_eq!(contact_kinds.len(), 19, "contact event kinds reached");
     assert_eq!(agent_kinds.len(), 13, "agent event kinds reached");
     assert_eq!(statuses.len(), 6, "agent statuses reached");
 }
