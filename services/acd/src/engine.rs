@@ -354,6 +354,12 @@ struct ContactRec {
     hops: u32,
     /// Counted in its queue's length (waiting or offered).
     in_queue: bool,
+    /// Held for a cross-site transfer: in its queue, out of the waiting set.
+    held: bool,
+    /// The customer hung up while it was held.
+    hung_up: bool,
+    /// Who the customer is, if the channel knows.
+    customer: Option<std::sync::Arc<str>>,
 }
 
 impl ContactRec {
@@ -478,6 +484,8 @@ pub struct Engine {
     /// [`Engine::keep_journal`] asked for them (the simulator has no journal).
     journal: Vec<JournalOp>,
     journaling: bool,
+    /// Cross-site overflow: reservations made here for contacts waiting elsewhere.
+    remote: remote::Remote,
 }
 
 // === impl Engine: construction and lookups ===
@@ -509,6 +517,7 @@ impl Engine {
             events: Vec::new(),
             journal: Vec::new(),
             journaling: false,
+            remote: remote::Remote::default(),
         };
         for (i, t) in config.tenants.iter().enumerate() {
             e.tenants.push(t.id.detached());
@@ -696,7 +705,11 @@ impl Engine {
 
     /// The earliest time [`Engine::tick`] has work to do.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.timers.keys().next().map(|(t, _)| *t)
+        let timer = self.timers.keys().next().map(|(t, _)| *t);
+        match (timer, self.remote.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The engine's key for a contact it holds (what its journal operations name).
@@ -713,6 +726,26 @@ impl Engine {
 impl Engine {
     /// A contact arrives and joins its queue (or meets the queue's limits).
     pub fn arrive(&mut self, now: Timestamp, a: Arrival) -> Result<(), AcdError> {
+        self.arrive_preferring(now, a, None)
+    }
+
+    /// As [`Engine::arrive`], offering the contact to `agent` first (a reserved agent
+    /// taking a contact from another site).
+    pub(crate) fn arrive_for(
+        &mut self,
+        now: Timestamp,
+        a: Arrival,
+        agent: u32,
+    ) -> Result<(), AcdError> {
+        self.arrive_preferring(now, a, Some(agent))
+    }
+
+    fn arrive_preferring(
+        &mut self,
+        now: Timestamp,
+        a: Arrival,
+        prefer: Option<u32>,
+    ) -> Result<(), AcdError> {
         let tenant = *self
             .tenant_ix
             .get(&a.tenant)
@@ -761,6 +794,9 @@ impl Engine {
             max_wait_done: false,
             hops: 0,
             in_queue: false,
+            held: false,
+            hung_up: false,
+            customer: a.customer.clone(),
         };
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(a.contact, key);
@@ -772,13 +808,17 @@ impl Engine {
                 customer: a.customer,
             },
         );
-        self.join(now, key, qi);
+        self.join_preferring(now, key, qi, prefer);
         Ok(())
     }
 
     /// Puts contact `key` (arrived, or leaving another queue) into queue `qi`, applying
     /// the queue's limits.
     fn join(&mut self, now: Timestamp, key: usize, qi: u32) {
+        self.join_preferring(now, key, qi, None);
+    }
+
+    fn join_preferring(&mut self, now: Timestamp, key: usize, qi: u32, prefer: Option<u32>) {
         let q = &self.queues[qi as usize];
         let full = q.max_size.is_some_and(|m| q.len >= m);
         let nobody = q.when_no_agents != Act::Stay
@@ -843,7 +883,11 @@ impl Engine {
         match act {
             Act::Stay => {
                 self.schedule(key);
-                self.try_contact(now, key);
+                let ch = self.contacts[key].channel;
+                match prefer {
+                    Some(a) if self.agents[a as usize].has_room(ch) => self.offer(now, key, a),
+                    _ => self.try_contact(now, key),
+                }
             }
             other => self.apply_action(now, key, other, reason),
         }
@@ -852,6 +896,10 @@ impl Engine {
     /// The customer hung up (or closed the chat).
     pub fn hang_up(&mut self, now: Timestamp, contact: ContactId) -> Result<(), AcdError> {
         let key = self.key_of(contact)?;
+        if self.hang_up_held(key) {
+            // The hold's end decides where the contact is abandoned (engine/remote.rs).
+            return Ok(());
+        }
         let c = &self.contacts[key];
         match c.life.state() {
             ContactState::Connected => {
@@ -1281,6 +1329,9 @@ impl Engine {
 
     /// Runs every timer due at `now`: bullseye steps, maximum waits, re-offers.
     pub fn tick(&mut self, now: Timestamp) {
+        if self.remote.next_expiry().is_some_and(|t| t <= now) {
+            self.expire_reservations(now);
+        }
         while let Some((&tk, &key)) = self.timers.first_key_value() {
             if tk.0 > now {
                 break;
@@ -1600,6 +1651,7 @@ impl Engine {
     /// The agent's session ended (logged out, or its actor is gone for good). Offers it
     /// held, including any still in flight to it, return to their places.
     pub fn agent_gone(&mut self, now: Timestamp, agent: u32) {
+        self.drop_reservations_of(now, agent);
         self.set_availability(
             now,
             agent,
@@ -1739,6 +1791,9 @@ impl Engine {
             max_wait_done: false,
             hops: 1,
             in_queue: held.is_none(),
+            held: false,
+            hung_up: false,
+            customer: None,
         };
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(j.contact, key);
@@ -1946,7 +2001,7 @@ impl Engine {
                 return Err(format!("contact {} is not indexed", c.id));
             }
             let in_set = self.queues[c.queue as usize].waiting[c.step as usize].get(&c.key());
-            if state.is_waiting() != (in_set == Some(&key)) {
+            if (state.is_waiting() && !c.held) != (in_set == Some(&key)) {
                 return Err(format!(
                     "contact {} in state {state:?} vs waiting set",
                     c.id
@@ -1978,7 +2033,7 @@ impl Engine {
         let waiting = self
             .contacts
             .iter()
-            .filter(|(_, c)| c.life.state().is_waiting())
+            .filter(|(_, c)| c.life.state().is_waiting() && !c.held)
             .count();
         if in_sets != waiting {
             return Err(format!(
@@ -1992,6 +2047,9 @@ impl Engine {
                     q.id, q.len, lens[i]
                 ));
             }
+        }
+        for (a, ch) in self.remote.held_slots() {
+            used[a as usize][ch.index()] += 1;
         }
         for (i, a) in self.agents.iter().enumerate() {
             if a.used != used[i] {
@@ -2118,5 +2176,11 @@ impl<'a> Eligibility<'a> {
     }
 }
 
+mod remote;
+pub use remote::{Reservation, ReserveRefusal, TransferContact, TransferRefusal};
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod remote_tests;

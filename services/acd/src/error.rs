@@ -67,6 +67,15 @@ pub enum AcdError {
         /// The agent who answered.
         agent: AgentId,
     },
+    /// A cross-site hold asked of a contact that is not simply waiting in line (offered,
+    /// a callback, already held), or its end asked of a contact that is not held.
+    #[error("contact {contact} cannot be held for a transfer: it is {state}")]
+    NotHoldable {
+        /// The contact.
+        contact: ContactId,
+        /// What it is instead.
+        state: &'static str,
+    },
     /// An agent acting on a contact it does not hold.
     #[error("contact {contact} is not held by this agent")]
     NotYours {

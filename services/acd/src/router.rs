@@ -13,22 +13,81 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use hotline_core::contact::DeclineReason;
 use hotline_core::event::EventSink;
-use hotline_core::ids::{AgentId, ContactId, QueueId};
+use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId, TenantId, TraceId};
 use hotline_core::time::{Clock, Timestamp};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::agent::{AgentEndpoint, AgentLink, AgentShard, RestoredAgent, ShardArgs, ShardMsg};
 use crate::config::SiteConfig;
-use crate::engine::{Arrival, Availability, Effect, Engine, SiteSnapshot};
+use crate::engine::{
+    Arrival, Availability, Effect, Engine, Reservation, ReserveRefusal, SiteSnapshot,
+    TransferContact, TransferRefusal,
+};
 use crate::error::AcdError;
 use crate::ids::IdSource;
 use crate::journal::{Journal, JournaledContact};
 use crate::session::{AgentProfile, AgentSession};
 
 type Reply<T> = Option<RpcReplyPort<Result<T, AcdError>>>;
+
+/// What the router handles for cross-site overflow; see `engine/remote.rs`.
+pub enum RemoteMsg {
+    /// Origin: hold a waiting contact for a transfer.
+    Hold(ContactId, RpcReplyPort<Result<TransferContact, AcdError>>),
+    /// Origin: end a hold without a transfer; answers whether the contact is still here.
+    Release(ContactId, RpcReplyPort<Result<bool, AcdError>>),
+    /// Origin: the target took the contact; answers whether the customer hung up while
+    /// it was held.
+    TransferOut {
+        /// The contact.
+        contact: ContactId,
+        /// Where it went.
+        site: SiteId,
+        /// Why it went.
+        reason: String,
+        /// The answer.
+        reply: RpcReplyPort<Result<bool, AcdError>>,
+    },
+    /// Origin: contacts of a queue waiting at least this long, oldest first.
+    Waiting {
+        /// The tenant.
+        tenant: TenantId,
+        /// The queue.
+        queue: QueueId,
+        /// The least wait.
+        min_wait: Duration,
+        /// At most this many.
+        limit: usize,
+        /// The answer.
+        reply: RpcReplyPort<Vec<(ContactId, TraceId, Duration)>>,
+    },
+    /// Target: reserve an agent for a contact waiting elsewhere.
+    Reserve {
+        /// The tenant.
+        tenant: TenantId,
+        /// The queue.
+        queue: QueueId,
+        /// How long the reservation holds.
+        ttl: Duration,
+        /// The answer.
+        reply: RpcReplyPort<Result<Reservation, ReserveRefusal>>,
+    },
+    /// Target: give a reservation's slot back; answers whether it existed.
+    Cancel(u64, RpcReplyPort<bool>),
+    /// Target: take a transferred contact under a reservation.
+    TransferIn {
+        /// The reservation.
+        reservation: u64,
+        /// The contact.
+        contact: TransferContact,
+        /// The answer.
+        reply: RpcReplyPort<Result<(), TransferRefusal>>,
+    },
+}
 
 /// What the router handles.
 pub enum RouterMsg {
@@ -116,6 +175,8 @@ pub enum RouterMsg {
     Snapshot(RpcReplyPort<SiteSnapshot>),
     /// The engine's consistency check (tests).
     CheckInvariants(RpcReplyPort<Result<(), String>>),
+    /// Cross-site overflow: holds, reservations, transfers (engine/remote.rs).
+    Remote(RemoteMsg),
     /// Fault injection for tests and chaos drills: the router panics, as a bug would
     /// make it. The site's supervisor restarts it from the journal.
     InjectPanic,
@@ -404,6 +465,7 @@ impl RouterState {
             RouterMsg::CheckInvariants(reply) => {
                 let _ = reply.send(e.check_invariants());
             }
+            RouterMsg::Remote(m) => self.handle_remote(m),
             RouterMsg::InjectPanic => panic!("fault injected into the router (chaos drill)"),
             RouterMsg::Agent(agent, reply) => {
                 let r = e.agent_index(&agent).and_then(|ix| {
@@ -430,6 +492,54 @@ impl RouterState {
                 // Offers already on their way to the shard are refused there; this
                 // returns any the engine still counts against the agent.
                 e.agent_gone(now, agent);
+            }
+        }
+    }
+
+    fn handle_remote(&mut self, msg: RemoteMsg) {
+        let now = self.now;
+        let e = &mut self.engine;
+        match msg {
+            RemoteMsg::Hold(c, reply) => {
+                let _ = reply.send(e.hold(now, c));
+            }
+            RemoteMsg::Release(c, reply) => {
+                let _ = reply.send(e.release_hold(now, c));
+            }
+            RemoteMsg::TransferOut {
+                contact,
+                site,
+                reason,
+                reply,
+            } => {
+                let _ = reply.send(e.transfer_out(now, contact, &site, &reason));
+            }
+            RemoteMsg::Waiting {
+                tenant,
+                queue,
+                min_wait,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(e.waiting_longer_than(now, &tenant, &queue, min_wait, limit));
+            }
+            RemoteMsg::Reserve {
+                tenant,
+                queue,
+                ttl,
+                reply,
+            } => {
+                let _ = reply.send(e.reserve(now, &tenant, &queue, ttl));
+            }
+            RemoteMsg::Cancel(id, reply) => {
+                let _ = reply.send(e.cancel_reservation(now, id));
+            }
+            RemoteMsg::TransferIn {
+                reservation,
+                contact,
+                reply,
+            } => {
+                let _ = reply.send(e.transfer_in(now, reservation, contact));
             }
         }
     }

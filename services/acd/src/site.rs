@@ -5,18 +5,20 @@ use std::time::Duration;
 
 use hotline_core::agent::NotReadyReason;
 use hotline_core::event::EventSink;
-use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId};
+use hotline_core::ids::{AgentId, ContactId, QueueId, SiteId, TenantId, TraceId};
 use hotline_core::time::{Clock, Timestamp};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 
 use crate::agent::{AgentCmd, AgentEndpoint, AgentLink, AgentView};
 use crate::config::SiteConfig;
-use crate::engine::{Arrival, SiteSnapshot};
+use crate::engine::{
+    Arrival, Reservation, ReserveRefusal, SiteSnapshot, TransferContact, TransferRefusal,
+};
 use crate::error::AcdError;
 use crate::ids::IdSource;
 use crate::journal::Journal;
-use crate::router::{RouterActor, RouterArgs, RouterMsg};
+use crate::router::{RemoteMsg, RouterActor, RouterArgs, RouterMsg};
 
 /// How long a request waits for the ACD before reporting it unavailable.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -253,6 +255,96 @@ impl Site {
             reply: Some(r),
         })
         .await?
+    }
+
+    async fn ask_remote<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> RemoteMsg,
+    ) -> Result<T, AcdError> {
+        self.ask(|r| RouterMsg::Remote(build(r))).await
+    }
+
+    /// Cross-site overflow, origin: holds a waiting contact for a transfer (it keeps its
+    /// place but is offered to nobody here).
+    pub async fn hold(&self, contact: ContactId) -> Result<TransferContact, AcdError> {
+        self.ask_remote(|r| RemoteMsg::Hold(contact, r)).await?
+    }
+
+    /// Cross-site overflow, origin: ends a hold without a transfer; answers whether the
+    /// contact is still here (a customer who hung up while held is abandoned now).
+    pub async fn release_hold(&self, contact: ContactId) -> Result<bool, AcdError> {
+        self.ask_remote(|r| RemoteMsg::Release(contact, r)).await?
+    }
+
+    /// Cross-site overflow, origin: the target took the contact; answers whether the
+    /// customer hung up while it was held (then tell the target).
+    pub async fn transfer_out(
+        &self,
+        contact: ContactId,
+        site: SiteId,
+        reason: String,
+    ) -> Result<bool, AcdError> {
+        self.ask_remote(|reply| RemoteMsg::TransferOut {
+            contact,
+            site,
+            reason,
+            reply,
+        })
+        .await?
+    }
+
+    /// Cross-site overflow, origin: contacts of a queue waiting at least `min_wait`,
+    /// oldest first, with their traces and waits.
+    pub async fn waiting_longer_than(
+        &self,
+        tenant: TenantId,
+        queue: QueueId,
+        min_wait: Duration,
+        limit: usize,
+    ) -> Result<Vec<(ContactId, TraceId, Duration)>, AcdError> {
+        self.ask_remote(|reply| RemoteMsg::Waiting {
+            tenant,
+            queue,
+            min_wait,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Cross-site overflow, target: reserves a ready agent for `ttl`.
+    pub async fn reserve(
+        &self,
+        tenant: TenantId,
+        queue: QueueId,
+        ttl: Duration,
+    ) -> Result<Result<Reservation, ReserveRefusal>, AcdError> {
+        self.ask_remote(|reply| RemoteMsg::Reserve {
+            tenant,
+            queue,
+            ttl,
+            reply,
+        })
+        .await
+    }
+
+    /// Cross-site overflow, target: gives a reservation's slot back.
+    pub async fn cancel_reservation(&self, id: u64) -> Result<bool, AcdError> {
+        self.ask_remote(|r| RemoteMsg::Cancel(id, r)).await
+    }
+
+    /// Cross-site overflow, target: takes a contact transferred under a reservation.
+    pub async fn transfer_in(
+        &self,
+        reservation: u64,
+        contact: TransferContact,
+    ) -> Result<Result<(), TransferRefusal>, AcdError> {
+        self.ask_remote(|reply| RemoteMsg::TransferIn {
+            reservation,
+            contact,
+            reply,
+        })
+        .await
     }
 
     /// Logs an agent in; offers go to `endpoint`.
