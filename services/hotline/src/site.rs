@@ -27,8 +27,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use hotline_core::ids::SiteId;
+use hotline_core::ids::{AgentId, QueueId, TenantId};
 use hotline_routing::node::{NodeConfig, NodeError, RaftTiming, RoutingNode};
-use hotline_routing::state::{Command, Refusal, SiteStatus, check_membership_change};
+use hotline_routing::state::{
+    Command, OverflowPolicy, OverflowTarget, Refusal, SiteStatus, check_membership_change,
+};
 use hotline_routing::store::StoreConfig;
 use hotline_routing::typ::SiteNode;
 use serde::Deserialize;
@@ -112,6 +115,64 @@ pub struct SiteRoleConfig {
     /// (its agents logged out, its promises open to takeover, no overflow to it).
     #[serde(default = "down_after_ms")]
     pub down_after_ms: u64,
+    /// Cross-site overflow policies this site puts into the routing state at start
+    /// (a queue's policy is the group's: any site may set it).
+    #[serde(default)]
+    pub overflow: Vec<OverflowPolicyConfig>,
+    /// A demo load: synthetic callers and simulated agents at this site.
+    #[serde(default)]
+    pub load: Option<LoadConfig>,
+}
+
+/// One queue's cross-site overflow policy, as a site's file gives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowPolicyConfig {
+    /// The tenant.
+    pub tenant: String,
+    /// The queue.
+    pub queue: String,
+    /// Overflow once a contact has waited this long.
+    #[serde(default)]
+    pub after_wait_secs: Option<u32>,
+    /// Overflow while the local expected wait is above this.
+    #[serde(default)]
+    pub expected_wait_above_secs: Option<u32>,
+    /// Where to, in order of preference.
+    pub targets: Vec<OverflowTargetConfig>,
+}
+
+/// One overflow target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowTargetConfig {
+    /// The site.
+    pub site: String,
+    /// Latency/cost weight in milliseconds of wait.
+    #[serde(default)]
+    pub penalty_ms: u32,
+}
+
+/// A site's demo load.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadConfig {
+    /// Synthetic arrivals per hour over the ACD's queues (0: none).
+    #[serde(default)]
+    pub arrivals_per_hour: f64,
+    /// The agents of the ACD file to log in here (none when empty).
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// Mean talk time, seconds.
+    #[serde(default = "talk_secs")]
+    pub talk_secs: f64,
+    /// Seed of the load.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn talk_secs() -> f64 {
+    60.0
 }
 
 fn down_after_ms() -> u64 {
@@ -239,6 +300,24 @@ impl SiteRoleConfig {
         let voters: BTreeSet<u64> = ids.into_iter().collect();
         check_membership_change(&BTreeSet::new(), &BTreeSet::new(), &voters)
             .map_err(|r: Refusal| format!("[[members]]: {r}"))?;
+        for (i, o) in self.overflow.iter().enumerate() {
+            o.policy()
+                .map_err(|e| format!("[[overflow]] #{}: {e}", i + 1))?;
+        }
+        if let Some(load) = &self.load {
+            if !(load.arrivals_per_hour.is_finite() && load.arrivals_per_hour >= 0.0) {
+                return Err("[load] arrivals_per_hour must be 0 or more".into());
+            }
+            if !(load.talk_secs.is_finite() && load.talk_secs > 0.0) {
+                return Err("[load] talk_secs must be a positive number of seconds".into());
+            }
+            for a in &load.agents {
+                AgentId::new(a).map_err(|e| format!("[load] agents: {a:?}: {e}"))?;
+            }
+            if self.acd.is_none() {
+                return Err("[load] needs an `acd` file: the load runs on the site's ACD".into());
+            }
+        }
         Ok(())
     }
 
@@ -251,6 +330,40 @@ impl SiteRoleConfig {
             },
             None => RaftTiming::default(),
         }
+    }
+}
+
+impl OverflowPolicyConfig {
+    /// The tenant, queue and policy, checked.
+    pub fn policy(&self) -> Result<(TenantId, QueueId, OverflowPolicy), String> {
+        let tenant = TenantId::new(&self.tenant).map_err(|e| format!("tenant: {e}"))?;
+        let queue = QueueId::new(&self.queue).map_err(|e| format!("queue: {e}"))?;
+        if self.after_wait_secs.is_none() && self.expected_wait_above_secs.is_none() {
+            return Err("give after_wait_secs or expected_wait_above_secs (or both): otherwise the policy never fires".into());
+        }
+        if self.targets.is_empty() {
+            return Err("targets is empty: name at least one site".into());
+        }
+        let targets = self
+            .targets
+            .iter()
+            .map(|t| {
+                Ok(OverflowTarget {
+                    site: SiteId::new(&t.site)
+                        .map_err(|e| format!("targets: site {:?}: {e}", t.site))?,
+                    penalty_ms: t.penalty_ms,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((
+            tenant,
+            queue,
+            OverflowPolicy {
+                after_wait_secs: self.after_wait_secs,
+                expected_wait_above_secs: self.expected_wait_above_secs,
+                targets,
+            },
+        ))
     }
 }
 
@@ -310,7 +423,8 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             config.http_listen
         ))
     })?;
-    let node = RoutingNode::start(
+    let (link, link_slot) = crate::overflow::Overflow::service();
+    let node = RoutingNode::start_with(
         NodeConfig {
             id: config.node_id,
             site: site.clone(),
@@ -320,6 +434,7 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             timing: config.timing(),
         },
         rpc,
+        tonic::service::Routes::new(link),
     )
     .await
     .map_err(|e| match e {
@@ -350,7 +465,11 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             .map_err(|e| Failure::Runtime(e.into()))?;
     }
 
-    let api = hotline_routing::api::router(node.clone(), config.admin_token.clone());
+    let status_slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>> =
+        Arc::new(std::sync::OnceLock::new());
+    let api = hotline_routing::api::router(node.clone(), config.admin_token.clone()).merge(
+        site_status_api(status_slot.clone(), config.admin_token.clone()),
+    );
     let http_addr = http.local_addr().context("http address")?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(async move {
@@ -377,14 +496,29 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
     };
 
     let acd = match acd {
-        Some(acd) => Some(start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?),
+        Some(acd) => {
+            let started = start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?;
+            link_slot.set(started.overflow.clone());
+            let _ = status_slot.set((started.site.clone(), started.overflow.clone()));
+            Some(started)
+        }
         None => None,
     };
 
     crate::up::shutdown_signal().await;
     println!("hotline site {site}: stopping");
     let _ = stop_tx.send(true);
-    if let Some((acd_site, publisher, summaries)) = acd {
+    if let Some(Started {
+        site: acd_site,
+        publisher,
+        summaries,
+        demo,
+        ..
+    }) = acd
+    {
+        if let Some(demo) = demo {
+            demo.wind_down(&acd_site).await;
+        }
         let _ = summaries.await;
         acd_site.stop().await;
         let report = publisher.shutdown(Duration::from_secs(5)).await;
@@ -409,7 +543,7 @@ async fn start_acd(
     site: &str,
     acd: SiteConfig,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(Site, Arc<Publisher>, tokio::task::JoinHandle<()>), Failure> {
+) -> Result<Started, Failure> {
     let target = LogTarget::Embedded(config.data_dir.join("events"));
     let log = logs::open(&target).await.map_err(|e| match e {
         Failure::Config(m) => Failure::Config(format!(
@@ -424,10 +558,16 @@ async fn start_acd(
         ))
     })?;
     let publisher = Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (logins_tx, logins_rx) = tokio::sync::mpsc::unbounded_channel();
     let acd_site = Site::start(
         acd.clone(),
         SiteOptions {
-            sink: publisher.clone(),
+            sink: Arc::new(SiteSink {
+                publisher: publisher.clone(),
+                demo: config.load.is_some().then(|| events_tx.clone()),
+                logins: logins_tx,
+            }),
             clock: Arc::new(SystemClock),
             ids: IdSource::Random,
             shards: SiteOptions::default_shards(),
@@ -440,18 +580,156 @@ async fn start_acd(
     let summaries = tokio::spawn(crate::site_acd::publish(
         node.clone(),
         acd_site.clone(),
-        site_id,
-        acd,
+        site_id.clone(),
+        acd.clone(),
         Duration::from_millis(config.summary_every_ms),
-        stop,
+        stop.clone(),
     ));
+    tokio::spawn(crate::site_acd::record_logins(
+        node.clone(),
+        acd_site.clone(),
+        site_id.clone(),
+        logins_rx,
+    ));
+    if !config.overflow.is_empty() {
+        let policies = config
+            .overflow
+            .iter()
+            .filter_map(|o| o.policy().ok())
+            .collect();
+        tokio::spawn(crate::site_acd::set_overflow_policies(
+            node.clone(),
+            policies,
+        ));
+    }
+    let overflow = crate::overflow::Overflow::new(
+        site_id,
+        acd_site.clone(),
+        node.clone(),
+        publisher.clone(),
+        crate::overflow::OverflowTiming::default(),
+    );
+    tokio::spawn(overflow.clone().run(stop));
+    let demo = match &config.load {
+        None => None,
+        Some(load) => {
+            let o = overflow.clone();
+            let hang_up: crate::demo::HangUp = Arc::new(move |contact| {
+                let o = o.clone();
+                Box::pin(async move { o.hang_up(contact).await })
+            });
+            let args = crate::demo::DemoLoad {
+                arrivals_per_hour: load.arrivals_per_hour,
+                talk_secs: load.talk_secs,
+                seed: load.seed,
+                agents: Some(
+                    load.agents
+                        .iter()
+                        .filter_map(|a| AgentId::new(a).ok())
+                        .collect(),
+                ),
+                hang_up,
+            };
+            Some(crate::demo::start_demo(&acd_site, &acd, &args, events_rx).await?)
+        }
+    };
     println!(
         "hotline site {site}: ACD running ({} queue(s), events in {}), summary every {} ms",
         acd_site_queue_count(&acd_site).await,
         config.data_dir.join("events").display(),
         config.summary_every_ms
     );
-    Ok((acd_site, publisher, summaries))
+    Ok(Started {
+        site: acd_site,
+        publisher,
+        summaries,
+        overflow,
+        demo,
+    })
+}
+
+/// A site's running ACD and what goes with it.
+struct Started {
+    site: Site,
+    publisher: Arc<Publisher>,
+    summaries: tokio::task::JoinHandle<()>,
+    overflow: crate::overflow::Overflow,
+    demo: Option<crate::demo::Demo>,
+}
+
+/// The site's events: into the event log, to the demo load, and agent logins and
+/// logouts to the task that records them in the routing state.
+struct SiteSink {
+    publisher: Arc<Publisher>,
+    demo: Option<tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>>,
+    logins: tokio::sync::mpsc::UnboundedSender<(AgentId, bool)>,
+}
+
+impl hotline_core::event::EventSink for SiteSink {
+    fn publish(&self, events: &[hotline_core::event::Event]) {
+        use hotline_core::event::{AgentEventKind, EventBody};
+        self.publisher.publish(events);
+        for e in events {
+            if let EventBody::Agent(a) = &e.body {
+                match a.kind {
+                    AgentEventKind::LoggedIn => {
+                        let _ = self.logins.send((a.agent.clone(), true));
+                    }
+                    AgentEventKind::LoggedOut => {
+                        let _ = self.logins.send((a.agent.clone(), false));
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(demo) = &self.demo {
+                let _ = demo.send(e.clone());
+            }
+        }
+    }
+}
+
+/// `GET /api/site/status`: the site's ACD (queues with their counters, agents) and its
+/// overflow counters, for operators and tests. Same bearer token as the admin API.
+fn site_status_api(
+    slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>>,
+    token: String,
+) -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    axum::Router::new().route(
+        "/api/site/status",
+        axum::routing::get(move |headers: HeaderMap| {
+            let (slot, token) = (slot.clone(), token.clone());
+            async move {
+                let bearer = headers
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if bearer != Some(token.as_str()) {
+                    return (
+                        StatusCode::UNAUTHORIZED,
+                        "send the site's admin_token as `Authorization: Bearer <token>`",
+                    )
+                        .into_response();
+                }
+                let Some((site, overflow)) = slot.get() else {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "this site runs no ACD (or it is still starting)",
+                    )
+                        .into_response();
+                };
+                match site.snapshot().await {
+                    Ok(snapshot) => axum::Json(serde_json::json!({
+                        "acd": snapshot,
+                        "overflow": overflow.stats(),
+                    }))
+                    .into_response(),
+                    Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+                }
+            }
+        }),
+    )
 }
 
 async fn acd_site_queue_count(site: &Site) -> usize {

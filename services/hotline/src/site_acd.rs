@@ -13,11 +13,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hotline_acd::config::{self as acd, SiteConfig};
 use hotline_acd::engine::SiteSnapshot;
 use hotline_acd::site::Site;
-use hotline_core::ids::SiteId;
+use hotline_core::ids::{QueueId, SiteId, TenantId};
 use hotline_routing::node::{NodeError, RoutingNode};
 use hotline_routing::state::{
-    AgentProfile, Command, ExpandStep, Provider, Queue, QueueAction, QueueSummary, RoutingState,
-    Serves, Strategy, TenantSpec,
+    AgentProfile, Command, ExpandStep, OverflowPolicy, Provider, Queue, QueueAction, QueueSummary,
+    Refusal, RoutingState, Serves, Strategy, TenantSpec,
 };
 
 fn strategy(s: acd::Strategy) -> Strategy {
@@ -260,6 +260,86 @@ pub async fn publish(
         };
         if let Err(e) = node.write(command).await {
             tracing::debug!(site = %site_id, error = %e, "summary not published");
+        }
+    }
+}
+
+/// Records the site's agent logins and logouts (the ACD's `logged_in`/`logged_out`
+/// events) in the routing state, so the group knows where each agent is. An agent
+/// already logged in at another site is logged out here again: one place at a time.
+pub async fn record_logins(
+    node: RoutingNode,
+    site: Site,
+    site_id: SiteId,
+    mut logins: tokio::sync::mpsc::UnboundedReceiver<(hotline_core::ids::AgentId, bool)>,
+) {
+    while let Some((agent, login)) = logins.recv().await {
+        let command = |at_ms| {
+            if login {
+                Command::AgentLogin {
+                    agent: agent.clone(),
+                    site: site_id.clone(),
+                    at_ms,
+                }
+            } else {
+                Command::AgentLogout {
+                    agent: agent.clone(),
+                    site: site_id.clone(),
+                    at_ms,
+                }
+            }
+        };
+        // The agent's profile may not be seeded yet, or the group may be electing.
+        for attempt in 0..50 {
+            match node.write(command(now_ms())).await {
+                Ok(_) => break,
+                Err(NodeError::Refused(Refusal::AgentLoggedInElsewhere {
+                    site: other, ..
+                })) => {
+                    tracing::warn!(%agent, %other, "agent is logged in at another site; logging them out here");
+                    let _ = site.agent(agent.clone()).log_out().await;
+                    break;
+                }
+                Err(e) if attempt == 49 => {
+                    tracing::warn!(%agent, login, error = %e, "could not record the agent's login in the routing state");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+}
+
+/// Sets the cross-site overflow policies of a site's file on their queues, once the
+/// queues are in the routing state (seeded by some site), unless already set so.
+pub async fn set_overflow_policies(
+    node: RoutingNode,
+    policies: Vec<(TenantId, QueueId, OverflowPolicy)>,
+) {
+    for (tenant, queue, policy) in policies {
+        for attempt in 0..150 {
+            let current = node.read(|s| s.queue(&tenant, &queue).cloned());
+            let Some(mut q) = current else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            if q.overflow.as_ref() == Some(&policy) {
+                break;
+            }
+            q.overflow = Some(policy.clone());
+            match node.write(Command::UpdateQueue(q)).await {
+                Ok(_) => {
+                    tracing::info!(%tenant, %queue, "cross-site overflow policy set");
+                    break;
+                }
+                Err(NodeError::Refused(refusal)) => {
+                    tracing::warn!(%tenant, %queue, %refusal, "the file's overflow policy was refused");
+                    break;
+                }
+                Err(e) if attempt == 149 => {
+                    tracing::warn!(%tenant, %queue, error = %e, "could not set the overflow policy");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
         }
     }
 }

@@ -88,6 +88,12 @@ struct Site {
 }
 
 fn write_configs(dir: &Path) -> Vec<Site> {
+    let acd = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/site.toml");
+    write_configs_with(dir, &acd, |_| String::new())
+}
+
+/// Three sites' files with the ACD file `acd`, each followed by `extra(site)`.
+fn write_configs_with(dir: &Path, acd: &Path, extra: impl Fn(&Site) -> String) -> Vec<Site> {
     let sites: Vec<Site> = SITES
         .iter()
         .enumerate()
@@ -110,15 +116,14 @@ fn write_configs(dir: &Path) -> Vec<Site> {
         .collect();
     for s in &sites {
         let text = format!(
-            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\ndown_after_ms = 1000\n\n{members}",
+            "site = \"{}\"\nnode_id = {}\ndata_dir = \"{}\"\nrpc_listen = \"{}\"\nhttp_listen = \"{}\"\nadmin_token = \"{TOKEN}\"\nacd = \"{}\"\nsummary_every_ms = 100\ndown_after_ms = 1000\n\n{members}{}",
             s.name,
             s.node_id,
             dir.join(s.name).display(),
             s.rpc,
             s.http,
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("demo/site.toml")
-                .display()
+            acd.display(),
+            extra(s)
         );
         std::fs::write(&s.config, text).unwrap();
     }
@@ -406,4 +411,125 @@ fn a_site_file_that_breaks_an_invariant_is_refused_with_its_reason() {
     assert_eq!(out.status.code(), Some(64), "{err}");
     assert!(err.contains("two.toml") && err.contains("witness"), "{err}");
     assert!(!dir.path().join("d").exists(), "nothing was created");
+}
+
+/// The ACD of the overflow test: one queue, three agents (logged in where a site's
+/// `[load]` says).
+const OVERFLOW_ACD: &str = r#"
+site = "any"
+[defaults]
+no_answer_secs = 10
+[[tenant]]
+id = "acme"
+skills = ["billing"]
+[[queue]]
+tenant = "acme"
+id = "billing"
+skills = [{ skill = "billing" }]
+wrap_up_secs = 1
+[[agent]]
+id = "ann"
+serves = [{ tenant = "acme", skills = [{ skill = "billing", level = 3 }] }]
+[[agent]]
+id = "bob"
+serves = [{ tenant = "acme", skills = [{ skill = "billing", level = 3 }] }]
+[[agent]]
+id = "cy"
+serves = [{ tenant = "acme", skills = [{ skill = "billing", level = 3 }] }]
+"#;
+
+fn site_acd(http_addr: &str) -> Option<Value> {
+    let (code, body) = http(http_addr, "GET", "/api/site/status", TOKEN, "");
+    (code == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+/// The counters of queue acme/billing at a site.
+fn billing(st: &Value) -> Value {
+    st["acd"]["queues"]
+        .as_array()
+        .and_then(|qs| qs.iter().find(|q| q["queue"] == "billing"))
+        .map(|q| q["counters"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn contacts_waiting_at_a_site_without_agents_overflow_to_a_site_with_free_agents_and_stay_home_when_it_dies()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let acd = dir.path().join("acd.toml");
+    std::fs::write(&acd, OVERFLOW_ACD).unwrap();
+    // North takes calls and has nobody logged in; south has the agents; east has neither.
+    let sites = write_configs_with(dir.path(), &acd, |s| match s.name {
+        "north" => "[load]\narrivals_per_hour = 2400\nagents = []\ntalk_secs = 3\nseed = 7\n\n\
+                    [[overflow]]\ntenant = \"acme\"\nqueue = \"billing\"\nafter_wait_secs = 1\n\
+                    targets = [{ site = \"south\" }, { site = \"east\", penalty_ms = 5000 }]\n"
+            .to_owned(),
+        "south" => {
+            "[load]\nagents = [\"ann\", \"bob\", \"cy\"]\ntalk_secs = 3\nseed = 8\n".to_owned()
+        }
+        _ => String::new(),
+    });
+    let mut procs: Vec<Option<KillOnDrop>> = sites.iter().map(|s| Some(start(s))).collect();
+    let (north, south) = (&sites[0], &sites[1]);
+
+    // Contacts move north → south and south's agents answer them.
+    let (n, s) = eventually(
+        "contacts moved to south and answered there",
+        Duration::from_secs(60),
+        || {
+            let (n, s) = (site_acd(&north.http)?, site_acd(&south.http)?);
+            (n["overflow"]["moved_out"].as_u64()? >= 5 && billing(&s)["answered"].as_u64()? >= 3)
+                .then_some((n, s))
+        },
+    );
+    // Each move is one `overflowed` at north and one arrival at south.
+    assert!(
+        billing(&n)["overflowed"].as_u64().unwrap() >= n["overflow"]["moved_out"].as_u64().unwrap()
+    );
+    assert!(
+        s["overflow"]["taken_in"].as_u64().unwrap() >= n["overflow"]["moved_out"].as_u64().unwrap()
+    );
+    // The routing state knows where south's agents are logged in.
+    let (_, state) = http(&north.http, "GET", "/api/routing/state", TOKEN, "");
+    let state: Value = serde_json::from_str(&state).unwrap();
+    for agent in ["ann", "bob", "cy"] {
+        assert_eq!(
+            state["locations"][agent]["LoggedIn"]["site"], "south",
+            "agent {agent}'s location: {}",
+            state["locations"]
+        );
+    }
+
+    // South dies: north's contacts stay at north (no overflow to a dead or agentless site).
+    drop(procs[1].take());
+    eventually("south marked down", Duration::from_secs(10), || {
+        (site_status(&north.http, "south")? == "down").then_some(())
+    });
+    let before = site_acd(&north.http).unwrap()["overflow"]["moved_out"]
+        .as_u64()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let after = site_acd(&north.http).unwrap();
+    assert_eq!(
+        after["overflow"]["moved_out"].as_u64().unwrap(),
+        before,
+        "nothing moves to a down site"
+    );
+    let waiting: u64 = after["acd"]["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["waiting"].as_u64().unwrap())
+        .sum();
+    assert!(
+        waiting > 0,
+        "contacts wait at north in their places: {after}"
+    );
+    assert!(
+        after["overflow"]["no_site"].as_u64().unwrap() > 0,
+        "attempts with no site are recorded: {after}"
+    );
+    drop(procs.remove(0));
 }

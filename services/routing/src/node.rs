@@ -254,6 +254,16 @@ impl RoutingNode {
     /// made with [`bootstrap`](Self::bootstrap), a new member is added by the leader
     /// ([`add_member`](Self::add_member)), and a restarted member picks up where it was.
     pub async fn start(config: NodeConfig, listener: TcpListener) -> Result<Self, NodeError> {
+        Self::start_with(config, listener, tonic::service::Routes::default()).await
+    }
+
+    /// As [`start`](Self::start), also serving `extra` gRPC services on the same port
+    /// (a site's `SiteLink` for cross-site overflow).
+    pub async fn start_with(
+        config: NodeConfig,
+        listener: TcpListener,
+        extra: tonic::service::Routes,
+    ) -> Result<Self, NodeError> {
         let id = config.id;
         let addr = listener.local_addr().map_err(|e| NodeError::Serve {
             id,
@@ -320,6 +330,7 @@ impl RoutingNode {
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .add_routes(extra)
                 .add_service(raft_service)
                 .add_service(admin)
                 .serve_with_incoming_shutdown(incoming, async move {
