@@ -35,6 +35,7 @@ mod kpi_cmd;
 mod logs;
 mod ops;
 mod overflow;
+mod promises;
 mod simulate;
 mod site;
 mod site_acd;

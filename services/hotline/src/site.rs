@@ -560,6 +560,7 @@ async fn start_acd(
     let publisher = Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let (logins_tx, logins_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (promise_tx, promise_rx) = tokio::sync::mpsc::unbounded_channel();
     let acd_site = Site::start(
         acd.clone(),
         SiteOptions {
@@ -567,6 +568,7 @@ async fn start_acd(
                 publisher: publisher.clone(),
                 demo: config.load.is_some().then(|| events_tx.clone()),
                 logins: logins_tx,
+                promises: promise_tx,
             }),
             clock: Arc::new(SystemClock),
             ids: IdSource::Random,
@@ -603,13 +605,16 @@ async fn start_acd(
         ));
     }
     let overflow = crate::overflow::Overflow::new(
-        site_id,
+        site_id.clone(),
         acd_site.clone(),
         node.clone(),
         publisher.clone(),
         crate::overflow::OverflowTiming::default(),
     );
-    tokio::spawn(overflow.clone().run(stop));
+    tokio::spawn(overflow.clone().run(stop.clone()));
+    let promises = crate::promises::Promises::new(site_id.clone(), acd_site.clone(), node.clone());
+    tokio::spawn(promises.clone().follow(promise_rx));
+    tokio::spawn(promises.run(stop));
     let demo = match &config.load {
         None => None,
         Some(load) => {
@@ -663,11 +668,12 @@ struct SiteSink {
     publisher: Arc<Publisher>,
     demo: Option<tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>>,
     logins: tokio::sync::mpsc::UnboundedSender<(AgentId, bool)>,
+    promises: tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>,
 }
 
 impl hotline_core::event::EventSink for SiteSink {
     fn publish(&self, events: &[hotline_core::event::Event]) {
-        use hotline_core::event::{AgentEventKind, EventBody};
+        use hotline_core::event::{AgentEventKind, ContactEventKind, EventBody};
         self.publisher.publish(events);
         for e in events {
             if let EventBody::Agent(a) = &e.body {
@@ -680,6 +686,20 @@ impl hotline_core::event::EventSink for SiteSink {
                     }
                     _ => {}
                 }
+            }
+            if let EventBody::Contact(c) = &e.body
+                && matches!(
+                    c.kind,
+                    ContactEventKind::Arrived { .. }
+                        | ContactEventKind::CallbackRequested
+                        | ContactEventKind::Voicemail { .. }
+                        | ContactEventKind::Done { .. }
+                        | ContactEventKind::Abandoned { .. }
+                        | ContactEventKind::Failed { .. }
+                        | ContactEventKind::Overflowed { .. }
+                )
+            {
+                let _ = self.promises.send(e.clone());
             }
             if let Some(demo) = &self.demo {
                 let _ = demo.send(e.clone());

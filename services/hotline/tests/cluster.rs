@@ -533,3 +533,100 @@ fn contacts_waiting_at_a_site_without_agents_overflow_to_a_site_with_free_agents
     );
     drop(procs.remove(0));
 }
+
+/// The promises (callbacks, voicemails) in the routing state as site `http_addr` sees it.
+fn promises(http_addr: &str) -> Vec<Value> {
+    let (code, body) = http(http_addr, "GET", "/api/routing/state", TOKEN, "");
+    if code != 200 {
+        return Vec::new();
+    }
+    let state: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    match &state["promises"] {
+        Value::Object(m) => m.values().cloned().collect(),
+        Value::Array(a) => a.clone(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn callbacks_and_voicemails_of_a_killed_site_are_taken_over_and_completed_once_by_a_survivor() {
+    let dir = tempfile::tempdir().unwrap();
+    let acd = dir.path().join("acd.toml");
+    // Waits end in a callback offer after 2 s; a full queue sends callers to voicemail.
+    let text = OVERFLOW_ACD.replace(
+        "wrap_up_secs = 1\n",
+        "wrap_up_secs = 1\nmax_wait_secs = 2\non_max_wait = { action = \"callback\" }\nmax_size = 4\nwhen_full = { action = \"voicemail\" }\n",
+    );
+    std::fs::write(&acd, text).unwrap();
+    let sites = write_configs_with(dir.path(), &acd, |s| match s.name {
+        "north" => {
+            "[load]\narrivals_per_hour = 3600\nagents = []\ntalk_secs = 3\nseed = 11\n".to_owned()
+        }
+        "south" => {
+            "[load]\nagents = [\"ann\", \"bob\", \"cy\"]\ntalk_secs = 2\nseed = 12\n".to_owned()
+        }
+        _ => String::new(),
+    });
+    let mut procs: Vec<Option<KillOnDrop>> = sites.iter().map(|s| Some(start(s))).collect();
+    let south = &sites[1];
+    let of_north = |ps: &[Value]| -> Vec<Value> {
+        ps.iter()
+            .filter(|p| p["created_by"] == "north")
+            .cloned()
+            .collect()
+    };
+    // North makes promises it cannot keep (nobody is logged in there).
+    eventually(
+        "north has made promises of both kinds",
+        Duration::from_secs(60),
+        || {
+            let ps = of_north(&promises(&south.http));
+            let kinds: std::collections::BTreeSet<String> = ps
+                .iter()
+                .filter_map(|p| p["kind"].as_str().map(str::to_owned))
+                .collect();
+            (ps.len() >= 3 && kinds.len() == 2).then_some(())
+        },
+    );
+    // kill -9: every open promise of north is south's (or east's) to keep.
+    drop(procs[0].take());
+    let killed = Instant::now();
+    let open_at_kill = of_north(&promises(&south.http))
+        .iter()
+        .filter(|p| p["state"].get("Completed").is_none())
+        .count();
+    assert!(open_at_kill >= 3, "north had open promises when killed");
+    let done = eventually(
+        "north's promises completed by a survivor",
+        Duration::from_secs(60),
+        || {
+            let ps = of_north(&promises(&south.http));
+            ps.iter()
+                .all(|p| p["state"].get("Completed").is_some())
+                .then_some(ps)
+        },
+    );
+    let took = killed.elapsed();
+    for p in &done {
+        let by = &p["state"]["Completed"]["site"];
+        assert!(
+            by == "south",
+            "completed by south, the survivor with agents: {p}"
+        );
+        assert_eq!(p["owner"], "south", "{p}");
+        assert_eq!(
+            p["handovers"][0]["from"], "north",
+            "the handover is on record: {p}"
+        );
+        assert_eq!(
+            p["handovers"].as_array().unwrap().len(),
+            1,
+            "taken over once: {p}"
+        );
+    }
+    eprintln!(
+        "{} promises of the killed site completed by the survivor {took:?} after kill -9",
+        done.len()
+    );
+    drop(procs.remove(1));
+}
