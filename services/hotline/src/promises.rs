@@ -7,9 +7,9 @@
 //! - The worker claims this site's pending promises and works each as a callback
 //!   contact in the promise's queue; the contact's `done` completes the promise, any
 //!   other end gives it back (`ReleasePromise`) for another attempt later.
-//! - When another site is marked down, the worker takes over its open promises
-//!   (`TakeOverPromise`; if two survivors race, the first committed wins) and works them
-//!   the same way. The state machine lets only the owner claim and only the claimer
+//! - When another site is marked down, the worker takes over its open promises whose
+//!   queue has agents logged in here (`TakeOverPromise`; if two survivors race, the
+//!   first committed wins) and works them the same way. The state machine lets only the owner claim and only the claimer
 //!   complete, once: none is lost, none is done twice.
 //! - A site cut off in a minority cannot commit a claim, so it starts no work on a
 //!   promise it cannot record.
@@ -242,9 +242,21 @@ impl Promises {
         if status != Some(SiteStatus::Active) && status != Some(SiteStatus::Draining) {
             return;
         }
+        // Take over only what agents logged in here can do: a survivor without them
+        // would hold the promise and keep nobody's word.
+        let staffed: HashSet<(String, String)> = match me.site.snapshot().await {
+            Ok(snap) => snap
+                .queues
+                .iter()
+                .filter(|q| q.agents_logged_in > 0)
+                .map(|q| (q.tenant.to_string(), q.queue.to_string()))
+                .collect(),
+            Err(_) => return,
+        };
         let take_over: Vec<PromiseId> = me.node.read(|s| {
             s.promises_to_take_over(&me.me)
                 .iter()
+                .filter(|p| staffed.contains(&(p.tenant.to_string(), p.queue.to_string())))
                 .map(|p| p.id)
                 .collect()
         });
