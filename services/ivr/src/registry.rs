@@ -16,15 +16,14 @@ use crate::check;
 use crate::diag::{Diagnostic, FlowErrors, Pos};
 use crate::flow::Flow;
 
-/// One published version of a flow: the text as written and the checked flow.
+/// One published version of a flow: the text as written and the checked flow. Only
+/// [`PublishedFlow::check`] and the registry make one, so a session never runs a flow
+/// that failed its checks.
 #[derive(Debug, Clone)]
 pub struct PublishedFlow {
-    /// The version, from 1.
-    pub version: u32,
-    /// The checked flow.
-    pub flow: Arc<Flow>,
-    /// The document as published (what the routing state stores).
-    pub text: Arc<str>,
+    version: u32,
+    flow: Arc<Flow>,
+    text: Arc<str>,
 }
 
 impl PublishedFlow {
@@ -47,6 +46,21 @@ impl PublishedFlow {
     /// The flow's name.
     pub fn name(&self) -> &str {
         &self.flow.name
+    }
+
+    /// The version, from 1.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The checked flow.
+    pub fn flow(&self) -> &Arc<Flow> {
+        &self.flow
+    }
+
+    /// The document as published (what the routing state stores).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 

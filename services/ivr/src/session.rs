@@ -178,10 +178,10 @@ impl Session {
         contact: ContactInfo,
         options: SessionOptions,
     ) -> Result<SessionHandle, SessionError> {
-        if flow.flow.tenant != contact.tenant {
+        if flow.flow().tenant != contact.tenant {
             return Err(SessionError::WrongTenant {
-                flow: flow.flow.name.clone(),
-                flow_tenant: flow.flow.tenant.clone(),
+                flow: flow.flow().name.clone(),
+                flow_tenant: flow.flow().tenant.clone(),
                 contact_tenant: contact.tenant,
             });
         }
@@ -254,7 +254,7 @@ impl SessionState {
             attributes.remove("caller");
         }
         SessionState {
-            machine: Machine::new(flow.flow.clone(), attributes),
+            machine: Machine::new(flow.flow().clone(), attributes),
             flow,
             contact,
             options,
@@ -289,8 +289,8 @@ impl SessionState {
             match fx {
                 Effect::Entered(node) => {
                     let kind = ContactEventKind::IvrNode {
-                        flow: self.flow.flow.name.clone(),
-                        version: self.flow.version,
+                        flow: self.flow.flow().name.clone(),
+                        version: self.flow.version(),
                         node,
                     };
                     events.push(self.event(kind));
@@ -307,8 +307,8 @@ impl SessionState {
                     outputs.push(Output::Finished(Finished {
                         outcome,
                         attributes: self.machine.attributes().clone(),
-                        flow: self.flow.flow.name.clone(),
-                        version: self.flow.version,
+                        flow: self.flow.flow().name.clone(),
+                        version: self.flow.version(),
                         node: self.machine.node_id().to_owned(),
                     }));
                 }

@@ -16,7 +16,7 @@ const V2: &str = "flow: main\ntenant: acme\nnodes:\n  q:\n    type: queue\n    q
 #[test]
 fn a_bad_publish_keeps_the_current_version_and_says_what_is_wrong() {
     let mut reg = registry();
-    assert_eq!(reg.publish(DEMO, "main.yaml").unwrap().version, 1);
+    assert_eq!(reg.publish(DEMO, "main.yaml").unwrap().version(), 1);
     let broken = V2.replace("queue: sales", "queue: salse");
     let err = reg.publish(&broken, "main.yaml").unwrap_err();
     assert_eq!(err.diagnostics.len(), 1);
@@ -27,12 +27,12 @@ fn a_bad_publish_keeps_the_current_version_and_says_what_is_wrong() {
         "{err}"
     );
     let current = reg.current("main").unwrap();
-    assert_eq!(current.version, 1, "the working version stays current");
-    assert_eq!(&*current.text, DEMO);
+    assert_eq!(current.version(), 1, "the working version stays current");
+    assert_eq!(current.text(), DEMO);
     assert_eq!(reg.latest("main"), Some(1), "no version number was used up");
     // Not YAML at all: refused the same way.
     assert!(reg.publish("nodes: [", "main.yaml").is_err());
-    assert_eq!(reg.current("main").unwrap().version, 1);
+    assert_eq!(reg.current("main").unwrap().version(), 1);
 }
 
 #[test]
@@ -40,13 +40,13 @@ fn versions_increase_and_older_ones_stay_readable_for_rollback() {
     let mut reg = registry();
     reg.publish(DEMO, "main.yaml").unwrap();
     let v2 = reg.publish(V2, "main.yaml").unwrap();
-    assert_eq!(v2.version, 2);
-    assert_eq!(reg.current("main").unwrap().version, 2);
-    assert_eq!(&*reg.version("main", 1).unwrap().text, DEMO);
+    assert_eq!(v2.version(), 2);
+    assert_eq!(reg.current("main").unwrap().version(), 2);
+    assert_eq!(reg.version("main", 1).unwrap().text(), DEMO);
     reg.set_current("main", 1).unwrap();
-    assert_eq!(reg.current("main").unwrap().version, 1);
+    assert_eq!(reg.current("main").unwrap().version(), 1);
     assert_eq!(
-        reg.publish(V2, "main.yaml").unwrap().version,
+        reg.publish(V2, "main.yaml").unwrap().version(),
         3,
         "after a rollback, still counting up"
     );
