@@ -5,6 +5,8 @@
 //! - every node is reachable from the start node;
 //! - no loop passes only through nodes that do not wait for the customer (`say`,
 //!   `hours`, `set`, `branch`, `callback`'s fallback): such a loop would spin forever;
+//! - no loop passes only through those and the `on_failure` paths of menus and
+//!   collects: a customer who never answers must reach an outcome;
 //! - the tenant is known, and every queue, skill and calendar it names exists (queues
 //!   and skills against the [`Catalog`], calendars in the flow's `calendars`).
 //!
@@ -102,69 +104,110 @@ fn reachable(flow: &Flow, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Loops through nodes that never wait for input.
+/// Loops a contact can go round without answering anything: through nodes that never
+/// wait for input (a spin), or through the failure paths of menus and collects (a
+/// customer who stays silent, or answers nonsense, would be asked forever).
 fn loops(flow: &Flow, out: &mut Vec<Diagnostic>) {
-    let passes = |i: usize| !flow.nodes[i].kind.waits_for_input();
-    let edges: Vec<Vec<usize>> = flow
+    let waits = |i: usize| flow.nodes[i].kind.waits_for_input();
+    let resolve = |t: &flow::Target| flow.index_of(&t.node);
+    // Edges taken without any input at all.
+    let spin: Vec<Vec<usize>> = flow
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| {
-            if !passes(i) {
-                return vec![];
-            }
-            n.kind
+        .map(|(i, n)| match waits(i) {
+            true => vec![],
+            false => n
+                .kind
                 .targets()
                 .iter()
-                .filter_map(|(_, t)| flow.index_of(&t.node))
-                .filter(|&j| passes(j))
-                .collect()
+                .filter_map(|(_, t)| resolve(t))
+                .collect(),
         })
         .collect();
-    // Iterative depth-first search: 0 unvisited, 1 on the current path, 2 done.
-    let mut color = vec![0u8; flow.nodes.len()];
-    let mut reported: HashSet<usize> = HashSet::new();
-    for root in 0..flow.nodes.len() {
+    for cycle in cycles(&spin) {
+        out.push(flow::at_node(
+            &flow.nodes[cycle[0]],
+            format!(
+                "nodes {} loop without waiting for input, so a contact would go round forever; put a menu or collect in the loop, or send one of them elsewhere",
+                path_names(flow, &cycle)
+            ),
+        ));
+    }
+    // Those plus the failure paths: what a customer who never answers follows.
+    let silent: Vec<Vec<usize>> = flow
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match &n.kind {
+            NodeKind::Menu(m) => resolve(&m.on_failure).into_iter().collect(),
+            NodeKind::Collect(c) => resolve(&c.on_failure).into_iter().collect(),
+            _ => spin[i].clone(),
+        })
+        .collect();
+    for cycle in cycles(&silent) {
+        let Some(&first) = cycle.iter().find(|&&k| waits(k)) else {
+            continue; // a spin, reported above
+        };
+        out.push(flow::at_node(
+            &flow.nodes[first],
+            format!(
+                "a customer who never answers would go round {} forever through `on_failure`; send the `on_failure` of one of them to a node that ends the flow (a queue, voicemail or end)",
+                path_names(flow, &cycle)
+            ),
+        ));
+    }
+}
+
+/// `"a" → "b" → "a"`.
+fn path_names(flow: &Flow, cycle: &[usize]) -> String {
+    let mut names: Vec<String> = cycle
+        .iter()
+        .map(|&k| format!("{:?}", flow.nodes[k].id))
+        .collect();
+    names.push(format!("{:?}", flow.nodes[cycle[0]].id));
+    names.join(" → ")
+}
+
+/// Cycles in a graph, each as the nodes from where it closes, found by an iterative
+/// depth-first search in node order; a cycle sharing a node with one already found is
+/// left out, so each loop is reported once.
+fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    // 0 unvisited, 1 on the current path, 2 done.
+    let mut color = vec![0u8; edges.len()];
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut found = Vec::new();
+    for root in 0..edges.len() {
         if color[root] != 0 {
             continue;
         }
         let mut path: Vec<(usize, usize)> = vec![(root, 0)];
         color[root] = 1;
         while let Some(&mut (i, ref mut next)) = path.last_mut() {
-            if let Some(&j) = edges[i].get(*next) {
-                *next += 1;
-                match color[j] {
-                    0 => {
-                        color[j] = 1;
-                        path.push((j, 0));
-                    }
-                    1 => {
-                        let from = path.iter().position(|&(k, _)| k == j).unwrap_or(0);
-                        let cycle: Vec<usize> = path[from..].iter().map(|&(k, _)| k).collect();
-                        if cycle.iter().all(|k| !reported.contains(k)) {
-                            reported.extend(cycle.iter().copied());
-                            let mut names: Vec<String> = cycle
-                                .iter()
-                                .map(|&k| format!("{:?}", flow.nodes[k].id))
-                                .collect();
-                            names.push(format!("{:?}", flow.nodes[j].id));
-                            out.push(flow::at_node(
-                                &flow.nodes[j],
-                                format!(
-                                    "nodes {} loop without waiting for input, so a contact would go round forever; put a menu or collect in the loop, or send one of them elsewhere",
-                                    names.join(" → ")
-                                ),
-                            ));
-                        }
-                    }
-                    _ => {}
-                }
-            } else {
+            let Some(&j) = edges[i].get(*next) else {
                 color[i] = 2;
                 path.pop();
+                continue;
+            };
+            *next += 1;
+            match color[j] {
+                0 => {
+                    color[j] = 1;
+                    path.push((j, 0));
+                }
+                1 => {
+                    let from = path.iter().position(|&(k, _)| k == j).unwrap_or(0);
+                    let cycle: Vec<usize> = path[from..].iter().map(|&(k, _)| k).collect();
+                    if cycle.iter().all(|k| !seen.contains(k)) {
+                        seen.extend(cycle.iter().copied());
+                        found.push(cycle);
+                    }
+                }
+                _ => {}
             }
         }
     }
+    found
 }
 
 /// Tenant, queues, skills and calendars that do not exist.

@@ -7,8 +7,9 @@
 //! measured against the injected [`Clock`], so under `tokio::time::pause` with a clock
 //! that follows tokio time a test walks through minutes of menus in microseconds.
 //!
-//! The session ends itself once the flow produces its outcome (every menu and collect
-//! has bounded retries, so it always does); a customer who leaves is an
+//! The session ends itself once the flow produces its outcome (retries are bounded and
+//! the validator refuses failure paths that loop, so a customer who never answers still
+//! reaches one); a customer who leaves is an
 //! [`Outcome::Abandoned`] and an `abandoned` event (only the IVR knows it happened
 //! there). Every other outcome is the caller's to carry out: queue the contact in the
 //! ACD, record the voicemail, place the transfer, close the contact.

@@ -100,6 +100,26 @@ fn a_loop_through_a_menu_waits_for_the_customer_and_is_fine() {
 }
 
 #[test]
+fn failure_paths_that_lead_back_are_refused_because_silence_would_loop_forever() {
+    let text = format!(
+        "{HEAD}  ask:\n    type: menu\n    prompt: Pick\n    choices: [{{ digit: 1, goto: done }}]\n    on_failure: sorry\n  sorry:\n    type: say\n    prompt: Let us try again\n    next: number\n  number:\n    type: collect\n    prompt: Number?\n    attribute: n\n    next: done\n    on_failure: ask\n  done:\n    type: end\n"
+    );
+    let (line, col, msg) = one_error(&text);
+    assert_eq!(
+        (line, col),
+        (4, 3),
+        "reported at the loop's first menu or collect"
+    );
+    assert!(
+        msg.contains("\"ask\" → \"sorry\" → \"number\" → \"ask\""),
+        "{msg}"
+    );
+    assert!(msg.contains("a customer who never answers"), "{msg}");
+    let fixed = text.replace("    on_failure: ask\n", "    on_failure: done\n");
+    load(&fixed, "t.yaml", &catalog()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
 fn a_self_loop_is_a_loop() {
     let text = format!("{HEAD}  a:\n    type: say\n    prompt: x\n    next: a\n");
     let (line, _, msg) = one_error(&text);
