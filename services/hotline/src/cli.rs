@@ -38,6 +38,11 @@ enum Command {
     },
     /// Run one site of a cluster: its routing replica and its admin APIs.
     Site(crate::site::SiteArgs),
+    /// IVR flows: check a flow file before publishing it.
+    Ivr {
+        #[command(subcommand)]
+        which: IvrCommand,
+    },
     /// What runbooks call: the event log's topics, the routing group, a site's status.
     Ops {
         #[command(subcommand)]
@@ -175,6 +180,13 @@ enum KpiCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum IvrCommand {
+    /// Validate a flow file against a site's tenants, queues and skills; print each
+    /// problem as FILE:LINE:COL: message and exit 1 if there is any.
+    Check(crate::ivr_cmd::CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a site configuration file and say what is wrong, where.
     Check {
@@ -226,6 +238,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Up(args) => crate::up::run(args),
         Command::Site(args) => crate::site::run(args),
+        Command::Ivr { which } => match which {
+            IvrCommand::Check(a) => crate::ivr_cmd::check(a),
+        },
         Command::Sim(args) => crate::simulate::run(args),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),

@@ -17,6 +17,8 @@
 //!   ACD's publisher for it.
 //! - [`site`]: `hotline site`, one site of a cluster — its ACD, routing replica and admin
 //!   APIs; [`site_acd`]: what the site's ACD tells the routing group.
+//! - [`ivr_cmd`]: `hotline ivr check`, a flow file validated against a site's queues
+//!   and skills.
 //! - [`ops`]: `hotline ops …`, what runbooks call: `ops topics`; [`cluster_cmd`]: `ops
 //!   cluster` (membership, status) and `ops site` (drain, down, activate).
 //!
@@ -31,6 +33,7 @@ mod bench_raft;
 mod cli;
 mod cluster_cmd;
 mod demo;
+mod ivr_cmd;
 mod kpi_cmd;
 mod logs;
 mod ops;

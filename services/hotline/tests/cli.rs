@@ -230,3 +230,90 @@ fn a_bad_kpi_configuration_exits_64_naming_the_field_and_value() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no_such_setting"), "{stderr}");
 }
+
+#[test]
+fn ivr_check_passes_the_demo_flow_with_a_summary() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/flows/acme-main.yaml");
+    let out = hotline(&["ivr", "check", demo]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(
+        stdout.contains("ok — flow main of tenant acme")
+            && stdout.contains("queues claims, sales, webchat"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn ivr_check_prints_every_error_with_file_line_and_column_and_exits_1() {
+    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/flows/broken.yaml");
+    let out = hotline(&["ivr", "check", bad]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let expect = [
+        format!(
+            "{bad}:10:27: node \"greeting\": `goto` goes to \"sale\", which is not a node of this flow"
+        ),
+        format!(
+            "{bad}:12:3: nodes \"again\" → \"reset\" → \"again\" loop without waiting for input"
+        ),
+        format!(
+            "{bad}:22:12: node \"claims_queue\": queue \"claim\" is not a queue of tenant acme"
+        ),
+        format!(
+            "{bad}:23:23: node \"claims_queue\": skill \"klingon\" is not a skill of tenant acme"
+        ),
+        format!("{bad}:24:3: node \"forgotten\" is never reached"),
+    ];
+    assert_eq!(lines.len(), expect.len(), "{stdout}");
+    for (line, want) in lines.iter().zip(&expect) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line}\n  should start with\n{want}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("5 errors in"), "{stderr}");
+}
+
+#[test]
+fn ivr_check_against_another_site_config_and_unreadable_inputs() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/flows/acme-main.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    // A site where acme has no webchat queue: the flow's chat route names a queue
+    // that does not exist there.
+    let site = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/site.toml"))
+        .unwrap()
+        .replace("id = \"webchat\"", "id = \"chat\"");
+    let config = dir.path().join("site.toml");
+    std::fs::write(&config, site).unwrap();
+    let out = hotline(&["ivr", "check", demo, "--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("queue \"webchat\" is not a queue of tenant acme"),
+        "{stdout}"
+    );
+
+    let missing = dir.path().join("nope.yaml");
+    let out = hotline(&["ivr", "check", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the flow file"));
+
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "site = \n").unwrap();
+    let out = hotline(&[
+        "ivr",
+        "check",
+        demo,
+        "--config",
+        bad_config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+}
