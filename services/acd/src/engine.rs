@@ -110,6 +110,9 @@ pub struct Offer {
     pub no_answer: Duration,
     /// Wrap-up time after the conversation.
     pub wrap_up: Duration,
+    /// The trace of the contact's journey, so what the agent's desk records about it
+    /// (a disposition) joins the same trace.
+    pub trace: TraceId,
 }
 
 /// An offer as the engine decides it: indexes, no names. The agent's shard turns it
@@ -137,6 +140,8 @@ pub struct OfferOrder {
     pub no_answer: Duration,
     /// Wrap-up time after the conversation.
     pub wrap_up: Duration,
+    /// The trace of the contact's journey.
+    pub trace: TraceId,
 }
 
 /// Tenant and queue ids by index, to turn [`OfferOrder`]s into [`Offer`]s.
@@ -169,6 +174,7 @@ impl Names {
             callback: o.callback,
             no_answer: o.no_answer,
             wrap_up: o.wrap_up,
+            trace: o.trace,
         }
     }
 }
@@ -1613,7 +1619,7 @@ impl Engine {
         c.agent = Some(agent);
         c.attempts += 1;
         let attempt = c.attempts;
-        let (contact, channel, tenant) = (c.id, c.channel, c.tenant);
+        let (contact, channel, tenant, trace) = (c.id, c.channel, c.tenant, c.trace);
         let waited_ms = now.since(c.queued_at).as_millis() as u64;
         let q = &mut self.queues[qi];
         if q.strategy == Strategy::RoundRobin {
@@ -1630,6 +1636,7 @@ impl Engine {
             callback,
             no_answer: q.no_answer,
             wrap_up: q.wrap_up,
+            trace,
         };
         self.agents[agent as usize].used[channel.index()] += 1;
         self.refresh_available(agent);
