@@ -538,7 +538,11 @@ pub enum ServerFrame {
         message: String,
     },
     /// Answer to `ping`.
-    Pong {},
+    Pong {
+        /// The ping's `id`.
+        #[serde(rename = "ref")]
+        reference: Ref,
+    },
 }
 
 impl ServerFrame {

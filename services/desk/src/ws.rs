@@ -148,7 +148,7 @@ async fn handle_staff(
     };
     match req {
         StaffRequest::Ping {} => {
-            let _ = tx.send(ServerFrame::Pong {});
+            let _ = tx.send(ServerFrame::Pong { reference });
         }
         StaffRequest::Login {
             tenant,
@@ -219,7 +219,7 @@ async fn chat_loop(desk: Desk, mut socket: WebSocket) {
                         Err(rejected) => { let _ = tx.send(rejected.into()); continue; }
                     };
                     let r = match (req, contact) {
-                        (ChatRequest::Ping {}, _) => { let _ = tx.send(ServerFrame::Pong {}); continue; }
+                        (ChatRequest::Ping {}, _) => { let _ = tx.send(ServerFrame::Pong { reference }); continue; }
                         (ChatRequest::Start { tenant, entry }, None) => inner.start_chat(tenant, entry, &conn).map(|c| { contact = Some(c); }),
                         (ChatRequest::Resume { token }, None) => inner.resume_chat(&token, &conn).map(|c| { contact = Some(c); }),
                         (ChatRequest::Start { .. } | ChatRequest::Resume { .. }, Some(_)) => {
