@@ -965,9 +965,14 @@ impl Inner {
         let now = self.now();
         let mut st = self.lock();
         if let Some(c) = st.hub.of_tenant(&s.tenant, &contact) {
+            // A move keeps the contact's age, as the ACD does.
+            let since = match c.state {
+                ChatState::Queued { since, .. } => since,
+                _ => now,
+            };
             c.state = ChatState::Queued {
                 queue: queue.clone(),
-                since: now,
+                since,
             };
             c.note(
                 now,
