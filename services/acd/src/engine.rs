@@ -947,21 +947,8 @@ impl Engine {
         reason: &str,
     ) -> Result<(), AcdError> {
         let key = self.key_of(contact)?;
+        let to_ix = self.queue_taking(key, to)?;
         let c = &self.contacts[key];
-        let to_ix =
-            *self.queue_ix[c.tenant as usize]
-                .get(to)
-                .ok_or_else(|| AcdError::UnknownQueue {
-                    tenant: self.tenants[c.tenant as usize].clone(),
-                    queue: to.clone(),
-                })?;
-        if self.queues[to_ix as usize].channel != c.channel {
-            return Err(AcdError::WrongChannel {
-                queue: to.clone(),
-                expected: self.queues[to_ix as usize].channel,
-                got: c.channel,
-            });
-        }
         if !c.life.state().is_waiting() {
             return Err(AcdError::contact(
                 contact,
@@ -1308,21 +1295,7 @@ impl Engine {
         if c.agent != Some(agent) {
             return Err(AcdError::NotYours { contact });
         }
-        let to_ix =
-            *self.queue_ix[c.tenant as usize]
-                .get(to)
-                .ok_or_else(|| AcdError::UnknownQueue {
-                    tenant: self.tenants[c.tenant as usize].clone(),
-                    queue: to.clone(),
-                })?;
-        let target = &self.queues[to_ix as usize];
-        if target.channel != c.channel {
-            return Err(AcdError::WrongChannel {
-                queue: to.clone(),
-                expected: target.channel,
-                got: c.channel,
-            });
-        }
+        let to_ix = self.queue_taking(key, to)?;
         let c = &mut self.contacts[key];
         c.life
             .apply(&ContactTransition::Transfer(to.clone()))
@@ -1354,6 +1327,28 @@ impl Engine {
         });
         self.join(now, key, to_ix);
         Ok(())
+    }
+
+    /// The index of queue `to` of contact `key`'s tenant, if it takes the contact's
+    /// channel (for moves and transfers).
+    fn queue_taking(&self, key: usize, to: &QueueId) -> Result<u32, AcdError> {
+        let c = &self.contacts[key];
+        let tenant = c.tenant as usize;
+        let to_ix = *self.queue_ix[tenant]
+            .get(to)
+            .ok_or_else(|| AcdError::UnknownQueue {
+                tenant: self.tenants[tenant].clone(),
+                queue: to.clone(),
+            })?;
+        let expected = self.queues[to_ix as usize].channel;
+        if expected != c.channel {
+            return Err(AcdError::WrongChannel {
+                queue: to.clone(),
+                expected,
+                got: c.channel,
+            });
+        }
+        Ok(to_ix)
     }
 
     /// Ends the agent's wrap-up of a contact it transferred, if that is what this is:

@@ -637,16 +637,39 @@ impl Inner {
         Ok(())
     }
 
-    async fn end(&self, s: &Session, contact: ContactId) -> Result<(), Failure> {
-        {
-            let mut st = self.lock();
-            if !held_view(&mut st, s, &contact)?.connected {
-                return Err((
-                    ErrorCode::Refused,
-                    "the conversation has already ended".into(),
-                ));
-            }
+    /// Checks that the agent is in conversation with `contact`; `refusal` says why not.
+    fn in_conversation(
+        &self,
+        s: &Session,
+        contact: &ContactId,
+        refusal: &str,
+    ) -> Result<(), Failure> {
+        let mut st = self.lock();
+        if held_view(&mut st, s, contact)?.connected {
+            Ok(())
+        } else {
+            Err((ErrorCode::Refused, refusal.to_owned()))
         }
+    }
+
+    /// Records that the agent's conversation with `contact` is over (wrap-up begins).
+    fn conversation_over(
+        st: &mut State,
+        s: &Session,
+        contact: &ContactId,
+        now: Timestamp,
+        transferred: bool,
+    ) {
+        if let Ok(h) = held_view(st, s, contact) {
+            h.connected = false;
+            h.transferred = transferred;
+            h.since = now;
+            h.ended_at = Some(now);
+        }
+    }
+
+    async fn end(&self, s: &Session, contact: ContactId) -> Result<(), Failure> {
+        self.in_conversation(s, &contact, "the conversation has already ended")?;
         self.site
             .agent(s.user.clone())
             .end(contact)
@@ -654,11 +677,7 @@ impl Inner {
             .map_err(acd_failure)?;
         let now = self.now();
         let mut st = self.lock();
-        if let Ok(h) = held_view(&mut st, s, &contact) {
-            h.connected = false;
-            h.since = now;
-            h.ended_at = Some(now);
-        }
+        Self::conversation_over(&mut st, s, &contact, now, false);
         if let Some(c) = st.hub.of_tenant(&s.tenant, &contact) {
             c.state = ChatState::Ended;
             c.note(
@@ -677,15 +696,11 @@ impl Inner {
         contact: ContactId,
         queue: QueueId,
     ) -> Result<(), Failure> {
-        {
-            let mut st = self.lock();
-            if !held_view(&mut st, s, &contact)?.connected {
-                return Err((
-                    ErrorCode::Refused,
-                    "only a contact in conversation can be transferred".into(),
-                ));
-            }
-        }
+        self.in_conversation(
+            s,
+            &contact,
+            "only a contact in conversation can be transferred",
+        )?;
         self.site
             .agent(s.user.clone())
             .transfer(contact, queue.clone())
@@ -693,12 +708,7 @@ impl Inner {
             .map_err(acd_failure)?;
         let now = self.now();
         let mut st = self.lock();
-        if let Ok(h) = held_view(&mut st, s, &contact) {
-            h.connected = false;
-            h.transferred = true;
-            h.since = now;
-            h.ended_at = Some(now);
-        }
+        Self::conversation_over(&mut st, s, &contact, now, true);
         if let Some(a) = st.agents.get_mut(&s.user) {
             a.count(now, Count::Transferred);
         }

@@ -76,6 +76,14 @@ fn read(msg: Option<Result<Message, axum::Error>>) -> Read {
     }
 }
 
+/// Writes a frame to the socket; false once the socket is gone.
+async fn forward(socket: &mut WebSocket, frame: ServerFrame) -> bool {
+    socket
+        .send(Message::Text(frame.to_text().into()))
+        .await
+        .is_ok()
+}
+
 fn binary_refused() -> ServerFrame {
     ServerFrame::error(
         None,
@@ -105,11 +113,7 @@ async fn staff_loop(desk: Desk, mut socket: WebSocket) {
                     }
                 }
             },
-            Some(frame) = rx.recv() => {
-                if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
-                    break;
-                }
-            }
+            Some(frame) = rx.recv() => if !forward(&mut socket, frame).await { break },
             _ = tick.tick(), if session.as_ref().is_some_and(|(_, s)| s.role == Role::Supervisor) => {
                 let Some((token, _)) = &session else { continue };
                 match inner.check(token) {
@@ -154,28 +158,14 @@ async fn handle_staff(
             tenant,
             user,
             password,
-        } => match inner.login(tenant, user, password, conn).await {
-            Ok((token, s)) => {
-                let _ = tx.send(inner.welcome(token.clone(), &s).await);
-                if let Some(frame) = inner.agent_frame(&s.user).filter(|_| s.role == Role::Agent) {
-                    let _ = tx.send(frame);
-                }
-                *session = Some((token, s));
-                reply(Ok(()));
-            }
-            Err(e) => reply(Err(e)),
-        },
-        StaffRequest::Resume { token } => match inner.resume(&token, conn) {
-            Ok(s) => {
-                let _ = tx.send(inner.welcome(token.clone(), &s).await);
-                if let Some(frame) = inner.agent_frame(&s.user).filter(|_| s.role == Role::Agent) {
-                    let _ = tx.send(frame);
-                }
-                *session = Some((token, s));
-                reply(Ok(()));
-            }
-            Err(e) => reply(Err(e)),
-        },
+        } => {
+            let r = inner.login(tenant, user, password, conn).await;
+            reply(welcome(desk, tx, session, r).await);
+        }
+        StaffRequest::Resume { token } => {
+            let r = inner.resume(&token, conn).map(|s| (token, s));
+            reply(welcome(desk, tx, session, r).await);
+        }
         req => {
             let Some((token, _)) = session.as_ref() else {
                 reply(Err((
@@ -200,6 +190,23 @@ async fn handle_staff(
             reply(r);
         }
     }
+}
+
+/// After a login or a resume: the `welcome` frame and, for an agent, its whole state.
+async fn welcome(
+    desk: &Desk,
+    tx: &mpsc::UnboundedSender<ServerFrame>,
+    session: &mut Option<(String, Session)>,
+    r: Result<(String, Session), crate::desk::Failure>,
+) -> Result<(), crate::desk::Failure> {
+    let (token, s) = r?;
+    let inner = &desk.inner;
+    let _ = tx.send(inner.welcome(token.clone(), &s).await);
+    if let Some(frame) = inner.agent_frame(&s.user).filter(|_| s.role == Role::Agent) {
+        let _ = tx.send(frame);
+    }
+    *session = Some((token, s));
+    Ok(())
 }
 
 async fn chat_loop(desk: Desk, mut socket: WebSocket) {
@@ -241,11 +248,7 @@ async fn chat_loop(desk: Desk, mut socket: WebSocket) {
                     let _ = tx.send(frame);
                 }
             },
-            Some(frame) = rx.recv() => {
-                if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
-                    break;
-                }
-            }
+            Some(frame) = rx.recv() => if !forward(&mut socket, frame).await { break },
         }
     }
     if let Some(c) = contact {

@@ -335,8 +335,7 @@ async fn a_transferred_chat_reaches_the_next_agent_with_its_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_sees_the_tenant_live_forces_states_and_moves_waiting_chats() {
     let served = Served::start("").await;
-    let (mut ann, _) = served.staff("acme", "ann").await;
-    ann.request(json!({"type": "ready"})).await;
+    let mut ann = served.ready("acme", "ann").await;
     ann.request(json!({"type": "not_ready", "reason": "lunch"}))
         .await;
     let (mut sue, _) = served.staff("acme", "sue").await;
@@ -396,8 +395,7 @@ async fn a_supervisor_sees_the_tenant_live_forces_states_and_moves_waiting_chats
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_contact_answers_not_found_to_agents_and_supervisors() {
     let served = Served::start("").await;
-    let (mut ann, _) = served.staff("acme", "ann").await;
-    ann.request(json!({"type": "ready"})).await;
+    let mut ann = served.ready("acme", "ann").await;
     let (_cust, _, contact) = customer(&served, "Sun Li", "card").await;
     ann.agent("the offer", |a| a["offer"].is_object()).await;
     let (mut gus, _) = served.staff("globex", "gus").await;
@@ -436,8 +434,7 @@ async fn another_tenants_contact_answers_not_found_to_agents_and_supervisors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_that_do_not_match_the_schema_get_an_error_and_change_nothing() {
     let served = Served::start("").await;
-    let (mut ann, _) = served.staff("acme", "ann").await;
-    ann.request(json!({"type": "ready"})).await;
+    let mut ann = served.ready("acme", "ann").await;
     let before = ann.agent("ready", |a| a["state"] == "ready").await;
     for bad in [
         "not json".to_owned(),
@@ -463,7 +460,7 @@ async fn frames_that_do_not_match_the_schema_get_an_error_and_change_nothing() {
         .unwrap();
     assert_eq!(a.status.name(), "ready", "no bad frame changed Ann's state");
     assert!(
-        ann.seen.iter().filter(|f| f["type"] == "agent").last() == Some(&before),
+        ann.seen.iter().rfind(|f| f["type"] == "agent") == Some(&before),
         "no new state pushed"
     );
 

@@ -38,6 +38,11 @@ enum Command {
     },
     /// Run one site of a cluster: its routing replica and its admin APIs.
     Site(crate::site::SiteArgs),
+    /// The agent desktop's configuration: hash a password, check a file.
+    Desk {
+        #[command(subcommand)]
+        which: crate::desk_cmd::DeskCommand,
+    },
     /// What runbooks call: the event log's topics, the routing group, a site's status.
     Ops {
         #[command(subcommand)]
@@ -227,6 +232,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Up(args) => crate::up::run(args),
         Command::Site(args) => crate::site::run(args),
         Command::Sim(args) => crate::simulate::run(args),
+        Command::Desk { which } => crate::desk_cmd::run(which),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),
             KpiCommand::Serve(a) => crate::kpi_cmd::serve(a),

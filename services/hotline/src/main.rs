@@ -30,6 +30,7 @@ mod bench_failover;
 mod bench_raft;
 mod cli;
 mod cluster_cmd;
+mod desk_cmd;
 mod kpi_cmd;
 mod logs;
 mod ops;

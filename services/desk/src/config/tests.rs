@@ -79,3 +79,19 @@ fn bad_files_are_refused_naming_the_file_the_item_and_the_field() {
         .to_string();
     assert!(msg.contains("dispositions is empty"), "{msg}");
 }
+
+#[test]
+fn the_demo_desk_configuration_is_valid_and_its_passwords_are_demo() {
+    let c = DeskConfig::from_toml(include_str!("../../demo/desk.toml"), "demo/desk.toml").unwrap();
+    assert!(
+        c.users
+            .iter()
+            .all(|u| crate::auth::verify_password("demo", &u.password_hash))
+    );
+    assert_eq!(
+        c.tenant(&TenantId::new("acme").unwrap()).unwrap().chat[0]
+            .queue
+            .as_str(),
+        "webchat"
+    );
+}

@@ -121,7 +121,7 @@ fn texts_over_the_limit_or_blank_are_refused() {
 
 #[test]
 fn server_frames_carry_the_version_and_their_type() {
-    let v: Value = serde_json::from_str(&ServerFrame::Pong {}.to_text()).unwrap();
+    let v: Value = serde_json::from_str(&ServerFrame::Pong { reference: None }.to_text()).unwrap();
     assert_eq!(
         (v["type"].as_str(), v["v"].as_u64()),
         (Some("pong"), Some(1))

@@ -179,6 +179,14 @@ impl Served {
         (c, token)
     }
 
+    /// An agent logged in and gone ready.
+    pub async fn ready(&self, tenant: &str, user: &str) -> Client {
+        let (mut c, _) = self.staff(tenant, user).await;
+        let r = c.request(json!({"type": "ready"})).await;
+        assert_eq!(r["type"], "ack", "{tenant}/{user} going ready: {r}");
+        c
+    }
+
     /// Events published so far.
     pub fn events(&self) -> Vec<Event> {
         self.events.events()

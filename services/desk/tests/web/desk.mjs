@@ -6,18 +6,13 @@
 // BASE_URL is the server's root (http://127.0.0.1:PORT), serving the desk of the test
 // site in services/desk/tests/support/mod.rs. Drives the system Chromium
 // (/usr/bin/chromium) through playwright-core in ops/dev/node (ops/dev/install-browser
-// installs both). Every wait polls against a deadline. Prints one line per check and a
-// last line `N passed, M failed`; exits 0 only if all passed (2 if the browser could not
-// start). Run by services/desk/tests/desk.rs.
+// installs both) with services/testkit/web/harness.mjs. Every wait polls against a
+// deadline. Prints one line per check and a last line `N passed, M failed`; exits 0 only
+// if all passed (2 if the browser could not start). Run by services/desk/tests/desk.rs.
 
-import { createRequire } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const CHROMIUM = '/usr/bin/chromium';
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+import { check, eventually, fail, finish, launch } from '../../../testkit/web/harness.mjs';
 
 const [base, artifacts, password] = process.argv.slice(2);
 if (!base || !artifacts || !password) {
@@ -29,50 +24,6 @@ if (new URL(base).hostname !== '127.0.0.1') {
   process.exit(2);
 }
 
-let passed = 0;
-let failed = 0;
-let stop = false;
-
-/** Runs one named check; after a failure the later checks (which build on it) are skipped. */
-async function check(name, body) {
-  if (stop) {
-    failed += 1;
-    console.log(`FAIL ${name}: skipped after an earlier failure`);
-    return;
-  }
-  const started = Date.now();
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok   ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    failed += 1;
-    stop = true;
-    console.log(`FAIL ${name}: ${e && e.message ? e.message : e}`);
-  }
-}
-
-/** Polls `probe` until `accept(value)` holds or `ms` pass; then throws saying what was awaited. */
-async function eventually(what, probe, accept, ms = 10000, everyMs = 100) {
-  const deadline = Date.now() + ms;
-  let last;
-  let lastError;
-  for (;;) {
-    try {
-      last = await probe();
-      lastError = undefined;
-      if (accept(last)) return last;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() >= deadline) {
-      const seen = lastError ? `error: ${lastError.message}` : JSON.stringify(last);
-      throw new Error(`within ${ms} ms, expected ${what}; last seen: ${seen}`);
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 const text = (page, sel) => page.evaluate((s) => document.querySelector(s)?.textContent.trim() ?? null, sel);
 const lines = (page, sel) => page.evaluate((s) => [...document.querySelectorAll(`${s} .line`)]
   .map((l) => ({ from: l.dataset.from, text: l.textContent })), sel);
@@ -82,43 +33,7 @@ const visible = (page, sel) => page.evaluate((s) => {
 }, sel);
 const shot = (page, name) => page.screenshot({ path: join(artifacts, name), fullPage: true });
 
-let chromium;
-try {
-  const require = createRequire(join(repoRoot, 'ops/dev/node/package.json'));
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  console.error(`cannot load playwright-core from ops/dev/node (${e.message}); run ops/dev/install-browser`);
-  process.exit(2);
-}
-
-mkdirSync(artifacts, { recursive: true });
-const profile = mkdtempSync(join(tmpdir(), 'hotline-desk-chromium-'));
-const watchdog = setTimeout(() => {
-  console.log('FAIL the whole run took over 150 s');
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
-}, 150_000);
-watchdog.unref();
-
-let context;
-try {
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-    viewport: { width: 1300, height: 900 },
-    locale: 'en-US',
-    timeout: 30_000,
-  });
-} catch (e) {
-  console.error(`cannot start ${CHROMIUM} through playwright-core: ${e.message}`);
-  rmSync(profile, { recursive: true, force: true });
-  process.exit(2);
-}
+const context = await launch(artifacts);
 
 const pageErrors = [];
 const open = async (path) => {
@@ -283,13 +198,6 @@ try {
     if (pageErrors.length) throw new Error(pageErrors.join('; '));
   });
 } catch (e) {
-  failed += 1;
-  console.log(`FAIL the run stopped early: ${e.message}`);
-} finally {
-  await context.close().catch(() => {});
-  rmSync(profile, { recursive: true, force: true });
+  fail(`the run stopped early: ${e.message}`);
 }
-
-console.log(`screenshots in ${resolve(artifacts)}`);
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+await finish(context, artifacts);
