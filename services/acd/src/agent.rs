@@ -107,6 +107,13 @@ pub enum ShardMsg {
         /// The contact.
         contact: ContactId,
     },
+    /// From the router: the agent transferred the contact; its wrap-up begins.
+    Transferred {
+        /// The agent's index.
+        agent: u32,
+        /// The contact.
+        contact: ContactId,
+    },
     /// From an agent: a command, answered on `reply` when given.
     Command {
         /// The agent's index.
@@ -445,6 +452,14 @@ impl ShardState {
             ShardMsg::CustomerEnded { agent, contact } => {
                 if self.apply(agent, &AgentTransition::End(contact)).is_ok() {
                     self.notify(myself, agent, |e, link| e.customer_ended(link, contact));
+                    self.start_wrap_up(agent, contact, true);
+                }
+                self.report(myself, agent, false);
+            }
+            ShardMsg::Transferred { agent, contact } => {
+                // Refused only if the agent ended the conversation meanwhile: its
+                // wrap-up runs already.
+                if self.apply(agent, &AgentTransition::End(contact)).is_ok() {
                     self.start_wrap_up(agent, contact, true);
                 }
                 self.report(myself, agent, false);

@@ -110,6 +110,9 @@ pub struct Offer {
     pub no_answer: Duration,
     /// Wrap-up time after the conversation.
     pub wrap_up: Duration,
+    /// The trace of the contact's journey, so what the agent's desk records about it
+    /// (a disposition) joins the same trace.
+    pub trace: TraceId,
 }
 
 /// An offer as the engine decides it: indexes, no names. The agent's shard turns it
@@ -137,6 +140,8 @@ pub struct OfferOrder {
     pub no_answer: Duration,
     /// Wrap-up time after the conversation.
     pub wrap_up: Duration,
+    /// The trace of the contact's journey.
+    pub trace: TraceId,
 }
 
 /// Tenant and queue ids by index, to turn [`OfferOrder`]s into [`Offer`]s.
@@ -169,6 +174,7 @@ impl Names {
             callback: o.callback,
             no_answer: o.no_answer,
             wrap_up: o.wrap_up,
+            trace: o.trace,
         }
     }
 }
@@ -187,6 +193,14 @@ pub enum Effect {
     },
     /// The customer ended a conversation; the agent's session starts wrap-up.
     CustomerEnded {
+        /// The agent's index.
+        agent_ix: u32,
+        /// The contact.
+        contact: ContactId,
+    },
+    /// The agent transferred a contact to a queue; the agent's session starts wrap-up
+    /// for it while the contact waits in that queue.
+    Transferred {
         /// The agent's index.
         agent_ix: u32,
         /// The contact.
@@ -360,13 +374,18 @@ struct ContactRec {
     hung_up: bool,
     /// Who the customer is, if the channel knows.
     customer: Option<std::sync::Arc<str>>,
+    /// Agents who transferred it and are still wrapping it up: never offered it again
+    /// meanwhile (their session holds it already).
+    transferred_by: Vec<u32>,
 }
 
 impl ContactRec {
     fn skips(&self, agent: u32, now: Timestamp) -> bool {
-        self.declined
-            .iter()
-            .any(|&(a, until)| a == agent && until > now)
+        self.transferred_by.contains(&agent)
+            || self
+                .declined
+                .iter()
+                .any(|&(a, until)| a == agent && until > now)
     }
 
     fn key(&self) -> (Reverse<u8>, u64) {
@@ -486,6 +505,8 @@ pub struct Engine {
     journaling: bool,
     /// Cross-site overflow: reservations made here for contacts waiting elsewhere.
     remote: remote::Remote,
+    /// Wrap-ups of contacts their agents transferred (see [`Engine::transfer`]).
+    holds: Vec<TransferHold>,
 }
 
 // === impl Engine: construction and lookups ===
@@ -518,6 +539,7 @@ impl Engine {
             journal: Vec::new(),
             journaling: false,
             remote: remote::Remote::default(),
+            holds: Vec::new(),
         };
         for (i, t) in config.tenants.iter().enumerate() {
             e.tenants.push(t.id.detached());
@@ -797,6 +819,7 @@ impl Engine {
             held: false,
             hung_up: false,
             customer: a.customer.clone(),
+            transferred_by: Vec::new(),
         };
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(a.contact, key);
@@ -972,21 +995,8 @@ impl Engine {
         reason: &str,
     ) -> Result<(), AcdError> {
         let key = self.key_of(contact)?;
+        let to_ix = self.queue_taking(key, to)?;
         let c = &self.contacts[key];
-        let to_ix =
-            *self.queue_ix[c.tenant as usize]
-                .get(to)
-                .ok_or_else(|| AcdError::UnknownQueue {
-                    tenant: self.tenants[c.tenant as usize].clone(),
-                    queue: to.clone(),
-                })?;
-        if self.queues[to_ix as usize].channel != c.channel {
-            return Err(AcdError::WrongChannel {
-                queue: to.clone(),
-                expected: self.queues[to_ix as usize].channel,
-                got: c.channel,
-            });
-        }
         if !c.life.state().is_waiting() {
             return Err(AcdError::contact(
                 contact,
@@ -1129,6 +1139,9 @@ impl Engine {
         contact: ContactId,
         agent: u32,
     ) -> Result<(), AcdError> {
+        if self.end_transfer_hold(now, contact, agent) {
+            return Ok(());
+        }
         let key = self.key_of(contact)?;
         let c = &mut self.contacts[key];
         if c.agent != Some(agent) {
@@ -1169,7 +1182,11 @@ impl Engine {
 
     /// Frees the agent's slot held by contact `key`.
     fn release(&mut self, now: Timestamp, agent: u32, key: usize, was_engaged: bool) {
-        let ch = self.contacts[key].channel;
+        self.release_slot(now, agent, self.contacts[key].channel, was_engaged);
+    }
+
+    /// Frees one of the agent's slots on channel `ch`.
+    fn release_slot(&mut self, now: Timestamp, agent: u32, ch: Channel, was_engaged: bool) {
         let ag = &mut self.agents[agent as usize];
         ag.used[ch.index()] -= 1;
         let r = &mut self.ranks[agent as usize];
@@ -1287,6 +1304,147 @@ impl Engine {
         self.queues[qi].counters.failed += 1;
         self.emit(now, key, None, ContactEventKind::Failed { reason });
         self.remove(key);
+    }
+}
+
+// === impl Engine: agent transfers ===
+
+/// An agent's wrap-up of a contact it transferred: the agent's slot stays taken until
+/// its session reports the wrap-up done, while the contact itself waits in its new
+/// queue. Not journaled: after a router restart the agent's restored session has no
+/// such slot (its wrap-up of a transferred contact ends early) and neither has the
+/// engine, so the two agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TransferHold {
+    agent: u32,
+    contact: ContactId,
+    channel: Channel,
+    tenant: u32,
+    /// The queue it was transferred from (its wrap-up time applies).
+    queue: u32,
+}
+
+impl Engine {
+    /// An agent in conversation hands the contact to queue `to` of the same tenant and
+    /// channel: a `transferred` event (naming the queue left and the agent), the agent's
+    /// session goes to wrap-up for it ([`Effect::Transferred`]), and the contact waits
+    /// in `to` again — its new wait measured from now, its priority kept — where any
+    /// agent but the one wrapping it up may take it. Refused, changing nothing, when the
+    /// agent does not hold the contact in conversation or the queue cannot take it.
+    pub fn transfer(
+        &mut self,
+        now: Timestamp,
+        contact: ContactId,
+        agent: u32,
+        to: &QueueId,
+    ) -> Result<(), AcdError> {
+        let key = self.key_of(contact)?;
+        let c = &self.contacts[key];
+        if c.agent != Some(agent) {
+            return Err(AcdError::NotYours { contact });
+        }
+        let to_ix = self.queue_taking(key, to)?;
+        let c = &mut self.contacts[key];
+        c.life
+            .apply(&ContactTransition::Transfer(to.clone()))
+            .map_err(|e| AcdError::contact(contact, e))?;
+        self.emit(
+            now,
+            key,
+            Some(agent),
+            ContactEventKind::Transferred {
+                to: OverflowTarget::Queue(to.clone()),
+            },
+        );
+        let c = &mut self.contacts[key];
+        c.agent = None;
+        c.declined.clear();
+        c.queued_at = now;
+        c.transferred_by.push(agent);
+        self.holds.push(TransferHold {
+            agent,
+            contact,
+            channel: c.channel,
+            tenant: c.tenant,
+            queue: c.queue,
+        });
+        self.note(JournalOp::Transferred { key, at: now });
+        self.effects.push(Effect::Transferred {
+            agent_ix: agent,
+            contact,
+        });
+        self.join(now, key, to_ix);
+        Ok(())
+    }
+
+    /// The index of queue `to` of contact `key`'s tenant, if it takes the contact's
+    /// channel (for moves and transfers).
+    fn queue_taking(&self, key: usize, to: &QueueId) -> Result<u32, AcdError> {
+        let c = &self.contacts[key];
+        let tenant = c.tenant as usize;
+        let to_ix = *self.queue_ix[tenant]
+            .get(to)
+            .ok_or_else(|| AcdError::UnknownQueue {
+                tenant: self.tenants[tenant].clone(),
+                queue: to.clone(),
+            })?;
+        let expected = self.queues[to_ix as usize].channel;
+        if expected != c.channel {
+            return Err(AcdError::WrongChannel {
+                queue: to.clone(),
+                expected,
+                got: c.channel,
+            });
+        }
+        Ok(to_ix)
+    }
+
+    /// Ends the agent's wrap-up of a contact it transferred, if that is what this is:
+    /// frees its slot and lets it take the contact again.
+    fn end_transfer_hold(&mut self, now: Timestamp, contact: ContactId, agent: u32) -> bool {
+        let Some(i) = self
+            .holds
+            .iter()
+            .position(|h| h.agent == agent && h.contact == contact)
+        else {
+            return false;
+        };
+        let h = self.holds.swap_remove(i);
+        if let Some(&key) = self.contact_ix.get(&contact) {
+            self.contacts[key].transferred_by.retain(|&a| a != agent);
+        }
+        self.release_slot(now, agent, h.channel, true);
+        self.try_agent(now, agent);
+        true
+    }
+
+    /// The agent's transfer wrap-ups as slots, for its restarted session.
+    fn hold_slots(&self, agent: u32) -> Vec<(Slot, Duration)> {
+        self.holds
+            .iter()
+            .filter(|h| h.agent == agent)
+            .map(|h| {
+                let slot = Slot {
+                    contact: h.contact,
+                    channel: h.channel,
+                    phase: SlotPhase::WrapUp,
+                };
+                (slot, self.queues[h.queue as usize].wrap_up)
+            })
+            .collect()
+    }
+
+    /// The agent's session is gone: its transfer wrap-ups end with it.
+    fn drop_transfer_holds(&mut self, now: Timestamp, agent: u32) {
+        let mine: Vec<ContactId> = self
+            .holds
+            .iter()
+            .filter(|h| h.agent == agent)
+            .map(|h| h.contact)
+            .collect();
+        for contact in mine {
+            self.end_transfer_hold(now, contact, agent);
+        }
     }
 }
 
@@ -1507,7 +1665,7 @@ impl Engine {
         c.agent = Some(agent);
         c.attempts += 1;
         let attempt = c.attempts;
-        let (contact, channel, tenant) = (c.id, c.channel, c.tenant);
+        let (contact, channel, tenant, trace) = (c.id, c.channel, c.tenant, c.trace);
         let waited_ms = now.since(c.queued_at).as_millis() as u64;
         let q = &mut self.queues[qi];
         if q.strategy == Strategy::RoundRobin {
@@ -1524,6 +1682,7 @@ impl Engine {
             callback,
             no_answer: q.no_answer,
             wrap_up: q.wrap_up,
+            trace,
         };
         self.agents[agent as usize].used[channel.index()] += 1;
         self.refresh_available(agent);
@@ -1634,9 +1793,10 @@ impl Engine {
         agents
             .iter()
             .zip(was_ready)
-            .map(|(&agent, was_ready)| Recovery {
-                slots: self.withdraw_offers(now, agent),
-                was_ready,
+            .map(|(&agent, was_ready)| {
+                let mut slots = self.withdraw_offers(now, agent);
+                slots.extend(self.hold_slots(agent));
+                Recovery { slots, was_ready }
             })
             .collect()
     }
@@ -1662,6 +1822,7 @@ impl Engine {
             },
         );
         self.withdraw_offers(now, agent);
+        self.drop_transfer_holds(now, agent);
     }
 
     fn withdraw_offers(&mut self, now: Timestamp, agent: u32) -> Vec<(Slot, Duration)> {
@@ -1794,6 +1955,7 @@ impl Engine {
             held: false,
             hung_up: false,
             customer: None,
+            transferred_by: Vec::new(),
         };
         let key = self.contacts.insert(rec);
         self.contact_ix.insert(j.contact, key);
@@ -1914,6 +2076,15 @@ impl Engine {
                 _ => {}
             }
         }
+        for h in &self.holds {
+            phases[h.agent as usize].2 += 1;
+            held[h.agent as usize].push(HeldContact {
+                contact: h.contact,
+                tenant: self.tenants[h.tenant as usize].clone(),
+                queue: self.queues[h.queue as usize].id.clone(),
+                state: ContactState::WrapUp,
+            });
+        }
         let queues = self
             .queues
             .iter()
@@ -2025,6 +2196,16 @@ impl Engine {
             }
             if state.is_terminal() {
                 return Err(format!("terminal contact {} is still held", c.id));
+            }
+        }
+        for h in &self.holds {
+            used[h.agent as usize][h.channel.index()] += 1;
+            let back = self.contact_ix.get(&h.contact).map(|&k| &self.contacts[k]);
+            if back.is_some_and(|c| c.agent == Some(h.agent)) {
+                return Err(format!(
+                    "contact {} is both held by agent #{} and in a transfer wrap-up",
+                    h.contact, h.agent
+                ));
             }
         }
         for q in &self.queues {

@@ -81,6 +81,14 @@ pub enum JournalOp {
         /// When.
         at: Timestamp,
     },
+    /// The agent transferred the contact: it waits again (the `Requeued` that follows
+    /// names the queue), its wait measured from `at`.
+    Transferred {
+        /// The engine's key for the contact.
+        key: usize,
+        /// When.
+        at: Timestamp,
+    },
     /// The customer asked for a callback.
     Callback {
         /// The engine's key for the contact.
@@ -207,6 +215,14 @@ impl Journal {
                     if let Some(Some(j)) = self.contacts.get_mut(key) {
                         j.state = ContactState::WrapUp;
                         j.ended_at = at;
+                    }
+                }
+                JournalOp::Transferred { key, at } => {
+                    if let Some(Some(j)) = self.contacts.get_mut(key) {
+                        j.state = ContactState::Queued;
+                        j.callback = false;
+                        j.agent = None;
+                        j.queued_at = at;
                     }
                 }
                 JournalOp::Callback { key } => {

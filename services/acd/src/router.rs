@@ -106,6 +106,17 @@ pub enum RouterMsg {
         /// Where to send the result.
         reply: Reply<()>,
     },
+    /// An agent in conversation transfers the contact to a queue.
+    Transfer {
+        /// The contact.
+        contact: ContactId,
+        /// The agent holding it.
+        agent: AgentId,
+        /// The target queue (same tenant and channel).
+        to: QueueId,
+        /// Where to send the result.
+        reply: Reply<()>,
+    },
     /// An agent logs in at this site.
     Login {
         /// The agent.
@@ -412,6 +423,16 @@ impl RouterState {
             RouterMsg::Move { contact, to, reply } => {
                 answer(reply, e.move_contact(now, contact, &to, "supervisor"))
             }
+            RouterMsg::Transfer {
+                contact,
+                agent,
+                to,
+                reply,
+            } => answer(
+                reply,
+                e.agent_index(&agent)
+                    .and_then(|ix| e.transfer(now, contact, ix, &to)),
+            ),
             RouterMsg::Accepted { contact, agent } => quiet(e.accepted(now, contact, agent)),
             RouterMsg::Declined {
                 contact,
@@ -671,6 +692,13 @@ impl RouterState {
                 Effect::CustomerEnded { agent_ix, contact } => (
                     agent_ix,
                     ShardMsg::CustomerEnded {
+                        agent: agent_ix,
+                        contact,
+                    },
+                ),
+                Effect::Transferred { agent_ix, contact } => (
+                    agent_ix,
+                    ShardMsg::Transferred {
                         agent: agent_ix,
                         contact,
                     },

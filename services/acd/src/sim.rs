@@ -560,7 +560,7 @@ pub fn run(config: &SimConfig, mut progress: impl FnMut(f64)) -> Result<SimRepor
                         sessions[agent_ix as usize]
                             .apply(now, &AgentTransition::Rescind(contact))?;
                     }
-                    Effect::CustomerEnded { .. } => {}
+                    Effect::CustomerEnded { .. } | Effect::Transferred { .. } => {}
                 }
             }
         }

@@ -438,6 +438,22 @@ impl AgentHandle {
         self.ask(AgentCmd::End(contact)).await
     }
 
+    /// Transfers a contact in conversation to queue `to` of its tenant (same channel):
+    /// it waits there again and this agent's wrap-up for it begins. Refused, changing
+    /// nothing, when the agent is not in conversation with it or the queue cannot take
+    /// it (unknown to the tenant, another channel).
+    pub async fn transfer(&self, contact: ContactId, to: QueueId) -> Result<(), AcdError> {
+        let agent = self.agent.clone();
+        self.site
+            .ask(|r| RouterMsg::Transfer {
+                contact,
+                agent,
+                to,
+                reply: Some(r),
+            })
+            .await?
+    }
+
     /// Ends wrap-up early.
     pub async fn finish_wrap_up(&self, contact: ContactId) -> Result<(), AcdError> {
         self.ask(AgentCmd::FinishWrapUp(contact)).await

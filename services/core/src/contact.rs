@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! arrived ─▶ ivr ─▶ queued ◀──────────────▶ offered ─▶ connected ─▶ wrap_up ─▶ done
-//!    │        │       │  ▲  (decline: back in place)                    
+//!    │        │       │  ▲  (decline: back in place)      │
+//!    │        │       │  └──────── transfer (an agent's) ─┘
 //!    │        │       ▼  │                                                
 //!    │        │   callback_requested ─▶ offered …                          
 //!    └────────┴───────┴──▶ abandoned | overflowed (to a site) | voicemail | failed
@@ -152,6 +153,9 @@ pub enum ContactTransition {
     Voicemail,
     /// The system ended the contact.
     Fail(FailReason),
+    /// The agent in conversation handed the contact to another queue: it waits there
+    /// again (as a live contact, no longer a callback).
+    Transfer(QueueId),
 }
 
 impl ContactTransition {
@@ -170,6 +174,7 @@ impl ContactTransition {
             ContactTransition::Abandon => "abandon",
             ContactTransition::Voicemail => "voicemail",
             ContactTransition::Fail(_) => "fail",
+            ContactTransition::Transfer(_) => "transfer",
         }
     }
 }
@@ -246,6 +251,10 @@ impl ContactLife {
                 S::Overflowed
             }
             (S::Connected, T::End) => S::WrapUp,
+            (S::Connected, T::Transfer(_)) => {
+                self.callback = false;
+                S::Queued
+            }
             (S::WrapUp, T::Finish) => S::Done,
             (S::Arrived | S::Ivr | S::Queued | S::Offered, T::Abandon) if !self.callback => {
                 S::Abandoned

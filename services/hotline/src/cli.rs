@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         which: IvrCommand,
     },
+    /// The agent desktop's configuration: hash a password, check a file.
+    Desk {
+        #[command(subcommand)]
+        which: crate::desk_cmd::DeskCommand,
+    },
     /// What runbooks call: the event log's topics, the routing group, a site's status.
     Ops {
         #[command(subcommand)]
@@ -242,6 +247,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
             IvrCommand::Check(a) => crate::ivr_cmd::check(a),
         },
         Command::Sim(args) => crate::simulate::run(args),
+        Command::Desk { which } => crate::desk_cmd::run(which),
         Command::Kpi { which } => match which {
             KpiCommand::Staffing(a) => crate::staffing::run(a),
             KpiCommand::Serve(a) => crate::kpi_cmd::serve(a),

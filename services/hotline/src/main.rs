@@ -33,6 +33,7 @@ mod bench_raft;
 mod cli;
 mod cluster_cmd;
 mod demo;
+mod desk_cmd;
 mod ivr_cmd;
 mod kpi_cmd;
 mod logs;

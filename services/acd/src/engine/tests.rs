@@ -858,7 +858,7 @@ proptest! {
                 match f {
                     Effect::Offer(o) => offered.push((o.contact, o.agent_ix)),
                     Effect::Rescind { contact, .. } => offered.retain(|(y, _)| *y != contact),
-                    Effect::CustomerEnded { .. } => {}
+                    Effect::CustomerEnded { .. } | Effect::Transferred { .. } => {}
                 }
             }
             events.extend(e.drain_events());
@@ -951,5 +951,209 @@ fn when_the_last_eligible_agent_logs_out_waiting_contacts_follow_the_no_agents_p
     // In the backup queue they keep their order.
     let gus = ready(&mut e, t(7.0), "gus");
     assert_eq!(offers(&mut e), vec![(c(2), gus)]);
+    e.check_invariants().unwrap();
+}
+
+// === transfers ===
+
+const TRANSFER: &str = r#"
+[[queue]]
+tenant = "acme"
+id = "billing"
+skills = [{ skill = "billing", min = 1 }]
+wrap_up_secs = 30
+
+[[queue]]
+tenant = "acme"
+id = "general"
+skills = [{ skill = "general", min = 1 }]
+
+[[queue]]
+tenant = "acme"
+id = "webchat"
+channel = "chat"
+skills = [{ skill = "general", min = 1 }]
+
+[[queue]]
+tenant = "globex"
+id = "support"
+skills = [{ skill = "support", min = 1 }]
+
+[[agent]]
+id = "ann"
+capacity = { voice = 1, chat = 3 }
+serves = [{ tenant = "acme", skills = [{ skill = "billing", level = 3 }, { skill = "general", level = 3 }] }]
+[[agent]]
+id = "bob"
+serves = [{ tenant = "acme", skills = [{ skill = "general", level = 3 }] }]
+"#;
+
+fn queue(id: &str) -> QueueId {
+    QueueId::new(id).unwrap()
+}
+
+/// Ann answers contact 1 in billing; returns Ann's index.
+fn ann_in_conversation(e: &mut Engine) -> u32 {
+    let ann = ready(e, t(0.0), "ann");
+    e.arrive(t(1.0), arrival(1, "billing")).unwrap();
+    assert_eq!(offers(e), vec![(c(1), ann)]);
+    e.accepted(t(2.0), c(1), ann).unwrap();
+    kinds(e);
+    ann
+}
+
+#[test]
+fn a_transferred_contact_waits_in_the_target_queue_while_the_agent_wraps_up() {
+    let mut e = engine(TRANSFER);
+    let ann = ann_in_conversation(&mut e);
+    e.transfer(t(10.0), c(1), ann, &queue("general")).unwrap();
+    let effects: Vec<_> = e.drain_effects().collect();
+    assert_eq!(
+        effects,
+        vec![Effect::Transferred {
+            agent_ix: ann,
+            contact: c(1)
+        }],
+        "no offer to Ann, who is wrapping it up"
+    );
+    let events: Vec<Event> = e.drain_events().collect();
+    let contact_events: Vec<_> = events
+        .iter()
+        .filter_map(|ev| match &ev.body {
+            EventBody::Contact(ce) => Some(ce.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(contact_events.len(), 2, "{contact_events:?}");
+    assert_eq!(
+        contact_events[0].kind,
+        ContactEventKind::Transferred {
+            to: OverflowTarget::Queue(queue("general"))
+        }
+    );
+    assert_eq!(contact_events[0].queue, Some(queue("billing")));
+    assert_eq!(
+        contact_events[0].agent.as_ref().map(|a| a.as_str()),
+        Some("ann")
+    );
+    assert_eq!(
+        contact_events[1].kind,
+        ContactEventKind::Queued { priority: 0 }
+    );
+    assert_eq!(contact_events[1].queue, Some(queue("general")));
+    assert_eq!(e.contact_state(c(1)), Some(ContactState::Queued));
+    e.check_invariants().unwrap();
+    let snap = e.snapshot(t(10.0));
+    let ann_snap = &snap.agents[ann as usize];
+    assert_eq!(ann_snap.status, AgentStatus::WrapUp);
+    assert_eq!(
+        ann_snap.used,
+        [1, 0, 0],
+        "Ann's slot stays taken in wrap-up"
+    );
+    let general = snap
+        .queues
+        .iter()
+        .find(|q| q.queue.as_str() == "general")
+        .unwrap();
+    assert_eq!(general.waiting, 1);
+    assert_eq!(
+        general.oldest_wait_secs, 0.0,
+        "the new wait starts at the transfer"
+    );
+
+    // Bob takes it; its offer says it waited from the transfer.
+    let bob = ready(&mut e, t(12.0), "bob");
+    let offered: Vec<_> = e.drain_effects().collect();
+    match offered.as_slice() {
+        [Effect::Offer(o)] => {
+            assert_eq!((o.contact, o.agent_ix, o.waited_ms), (c(1), bob, 2000));
+        }
+        other => panic!("expected one offer to Bob, got {other:?}"),
+    }
+    handle(&mut e, t(20.0), c(1), bob);
+    assert_eq!(e.contact_state(c(1)), None);
+    // Ann's wrap-up of it ends later and frees her.
+    e.wrap_up_done(t(25.0), c(1), ann).unwrap();
+    e.check_invariants().unwrap();
+    e.arrive(t(26.0), arrival(2, "billing")).unwrap();
+    assert_eq!(offers(&mut e), vec![(c(2), ann)]);
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn a_transfer_the_engine_cannot_do_is_refused_and_changes_nothing() {
+    let mut e = engine(TRANSFER);
+    let ann = ann_in_conversation(&mut e);
+    let bob = ready(&mut e, t(3.0), "bob");
+    let before = format!("{:?}", e.snapshot(t(4.0)));
+    let cases: [(u32, ContactId, &str, &str); 5] = [
+        (ann, c(1), "nowhere", "tenant acme has no queue nowhere"),
+        (ann, c(1), "support", "tenant acme has no queue support"),
+        (
+            ann,
+            c(1),
+            "webchat",
+            "queue webchat takes chat contacts, not voice",
+        ),
+        (bob, c(1), "general", "not held by this agent"),
+        (ann, c(9), "general", "unknown contact"),
+    ];
+    for (agent, contact, to, says) in cases {
+        let err = e.transfer(t(4.0), contact, agent, &queue(to)).unwrap_err();
+        assert!(err.to_string().contains(says), "{to}: {err}");
+        assert_eq!(e.drain_effects().count(), 0);
+        assert_eq!(e.drain_events().count(), 0);
+    }
+    assert_eq!(format!("{:?}", e.snapshot(t(4.0))), before);
+    assert_eq!(e.contact_state(c(1)), Some(ContactState::Connected));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn a_contact_still_ringing_cannot_be_transferred() {
+    let mut e = engine(TRANSFER);
+    let ann = ready(&mut e, t(0.0), "ann");
+    e.arrive(t(1.0), arrival(1, "billing")).unwrap();
+    offers(&mut e);
+    let err = e
+        .transfer(t(2.0), c(1), ann, &queue("general"))
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot transfer"), "{err}");
+    assert_eq!(e.contact_state(c(1)), Some(ContactState::Offered));
+    e.check_invariants().unwrap();
+}
+
+#[test]
+fn the_journal_restores_a_transferred_contact_as_waiting_in_its_new_queue() {
+    let mut e = engine(TRANSFER);
+    e.keep_journal();
+    let ann = ann_in_conversation(&mut e);
+    e.transfer(t(10.0), c(1), ann, &queue("general")).unwrap();
+    let mut journal = crate::journal::Journal::default();
+    journal.apply(e.journal_ops());
+    let open = journal.contacts();
+    assert_eq!(open.len(), 1);
+    let general = e.queue_ix[0][&queue("general")];
+    assert_eq!(
+        (
+            open[0].state,
+            open[0].agent,
+            open[0].queue,
+            open[0].queued_at
+        ),
+        (ContactState::Queued, None, general, t(10.0))
+    );
+}
+
+#[test]
+fn an_agent_whose_shard_fails_keeps_its_transfer_wrap_up() {
+    let mut e = engine(TRANSFER);
+    let ann = ann_in_conversation(&mut e);
+    e.transfer(t(10.0), c(1), ann, &queue("general")).unwrap();
+    let recovery = e.agent_failed(t(11.0), ann);
+    assert_eq!(recovery.slots.len(), 1);
+    assert_eq!(recovery.slots[0].0.phase, SlotPhase::WrapUp);
+    assert_eq!(recovery.slots[0].1, Duration::from_secs(30));
     e.check_invariants().unwrap();
 }

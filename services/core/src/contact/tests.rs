@@ -28,6 +28,7 @@ fn any_transition() -> impl Strategy<Value = ContactTransition> {
         Just(ContactTransition::Abandon),
         Just(ContactTransition::Voicemail),
         Just(ContactTransition::Fail(FailReason::QueueFull)),
+        Just(ContactTransition::Transfer(queue())),
     ]
 }
 
@@ -89,6 +90,24 @@ fn a_callback_cannot_be_abandoned_because_the_customer_already_left() {
         c.apply(&ContactTransition::Fail(FailReason::MaxWait))
             .is_ok()
     );
+}
+
+#[test]
+fn a_transferred_contact_waits_again_and_is_no_longer_a_callback() {
+    let mut c = ContactLife::new();
+    c.apply(&ContactTransition::Enqueue(queue())).unwrap();
+    c.apply(&ContactTransition::RequestCallback).unwrap();
+    c.apply(&ContactTransition::Offer(agent())).unwrap();
+    assert!(c.apply(&ContactTransition::Transfer(queue())).is_err());
+    c.apply(&ContactTransition::Accept).unwrap();
+    assert_eq!(
+        c.apply(&ContactTransition::Transfer(queue())),
+        Ok(ContactState::Queued)
+    );
+    assert!(!c.is_callback());
+    // Only a conversation can be transferred: a waiting contact is moved instead.
+    let err = c.apply(&ContactTransition::Transfer(queue())).unwrap_err();
+    assert_eq!(err.to_string(), "a contact in state queued cannot transfer");
 }
 
 proptest! {
