@@ -13,9 +13,8 @@ use hotline_acd::config::SiteConfig;
 use hotline_acd::engine::{Arrival, Offer};
 use hotline_acd::site::Site;
 use hotline_core::agent::NotReadyReason;
-use hotline_core::event::{ContactEventKind, Event, EventBody, EventSink};
+use hotline_core::event::{ContactEventKind, Event, EventBody};
 use hotline_core::ids::{AgentId, ContactId};
-use hotline_eventlog::publisher::Publisher;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Exp, LogNormal};
 use rand_pcg::Pcg64Mcg;
@@ -41,44 +40,6 @@ pub struct DemoLoad {
 
 /// How a synthetic caller hangs up.
 pub type HangUp = Arc<dyn Fn(ContactId) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
-
-/// Hang-ups straight to `site`.
-pub fn hang_up_at(site: &Site) -> HangUp {
-    let site = site.clone();
-    Arc::new(move |contact| {
-        let site = site.clone();
-        Box::pin(async move {
-            // Refused if it was answered or ended meanwhile; that is fine.
-            let _ = site.hang_up(contact).await;
-        })
-    })
-}
-
-/// Every event to the event log, and to the demo's synthetic callers.
-pub struct Tee {
-    /// The event log.
-    pub publisher: Arc<Publisher>,
-    /// The demo.
-    pub demo: ChannelSink,
-}
-
-impl EventSink for Tee {
-    fn publish(&self, events: &[Event]) {
-        self.publisher.publish(events);
-        self.demo.publish(events);
-    }
-}
-
-/// Forwards events to the demo's synthetic callers.
-pub struct ChannelSink(pub mpsc::UnboundedSender<Event>);
-
-impl EventSink for ChannelSink {
-    fn publish(&self, events: &[Event]) {
-        for e in events {
-            let _ = self.0.send(e.clone());
-        }
-    }
-}
 
 /// What a simulated agent is told.
 enum Cue {

@@ -410,7 +410,6 @@ pub fn run(args: SiteArgs) -> Result<(), Failure> {
 }
 
 async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Failure> {
-    let site = config.site.clone().unwrap_or_default();
     let rpc = TcpListener::bind(config.rpc_listen).await.map_err(|e| {
         Failure::Config(format!(
             "cannot listen on rpc_listen {}: {e}; is this site already running?",
@@ -423,116 +422,195 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             config.http_listen
         ))
     })?;
-    let (link, link_slot) = crate::overflow::Overflow::service();
-    let node = RoutingNode::start_with(
-        NodeConfig {
-            id: config.node_id,
-            site: site.clone(),
-            witness: config.witness,
-            data_dir: config.data_dir.clone(),
-            store: StoreConfig::default(),
-            timing: config.timing(),
-        },
-        rpc,
-        tonic::service::Routes::new(link),
-    )
-    .await
-    .map_err(|e| match e {
-        NodeError::Store(e) => Failure::Config(format!(
-            "{e}; is another `hotline site` using data_dir {}?",
-            config.data_dir.display()
-        )),
-        e => Failure::Runtime(e.into()),
-    })?;
-
-    if !config.members.is_empty() {
-        let members: BTreeMap<u64, SiteNode> = config
-            .members
-            .iter()
-            .map(|m| {
-                (
-                    m.node_id,
-                    SiteNode {
-                        site: m.site.clone(),
-                        rpc_addr: m.rpc_addr.clone(),
-                        witness: m.witness,
-                    },
-                )
-            })
-            .collect();
-        node.bootstrap(members)
-            .await
-            .map_err(|e| Failure::Runtime(e.into()))?;
-    }
-
-    let status_slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>> =
-        Arc::new(std::sync::OnceLock::new());
-    let api = hotline_routing::api::router(node.clone(), config.admin_token.clone()).merge(
-        site_status_api(status_slot.clone(), config.admin_token.clone()),
-    );
-    let http_addr = http.local_addr().context("http address")?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(async move {
-        axum::serve(http, api)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let running = SiteRuntime::start(config, acd, rpc, http, None, StoreConfig::default()).await?;
     println!(
-        "hotline site {}: routing replica {} on {} (gRPC), admin API on http://{http_addr}/api/routing/status",
-        if site.is_empty() { "(witness)" } else { &site },
-        config.node_id,
-        node.addr()
+        "hotline site {}: routing replica {} on {} (gRPC), admin API on http://{}/api/routing/status",
+        running.label(),
+        running.node.id(),
+        running.node.addr(),
+        running.http_addr
     );
-
-    if !config.witness {
-        register(&node, &site, config.node_id).await;
-    }
-    let watch = {
-        let (node, stop) = (node.clone(), stop_tx.subscribe());
-        let down_after = Duration::from_millis(config.down_after_ms);
-        tokio::spawn(async move { node.watch_sites(down_after, stop).await })
-    };
-
-    let acd = match acd {
-        Some(acd) => {
-            let started = start_acd(&config, &node, &site, acd, stop_tx.subscribe()).await?;
-            link_slot.set(started.overflow.clone());
-            let _ = status_slot.set((started.site.clone(), started.overflow.clone()));
-            Some(started)
-        }
-        None => None,
-    };
-
     crate::up::shutdown_signal().await;
-    println!("hotline site {site}: stopping");
-    let _ = stop_tx.send(true);
-    if let Some(Started {
-        site: acd_site,
-        publisher,
-        summaries,
-        demo,
-        ..
-    }) = acd
-    {
-        if let Some(demo) = demo {
-            demo.wind_down(&acd_site).await;
+    println!("hotline site {}: stopping", running.label());
+    running.stop().await;
+    Ok(())
+}
+
+/// Where a site's events go when it runs inside another process (`hotline up`): the
+/// process's event log, and anything else that watches them.
+#[derive(Clone)]
+pub struct SharedLog {
+    /// The event log's publisher (shut down by the owner, not by the site).
+    pub publisher: Arc<Publisher>,
+    /// Also sent every event (the status page's demo, KPI's own feed), if any.
+    pub also: Option<Arc<dyn hotline_core::event::EventSink>>,
+}
+
+/// A running site: its routing replica, its APIs and, with an ACD file, its ACD with
+/// overflow, promises and any demo load.
+pub struct SiteRuntime {
+    /// This site's routing replica.
+    pub node: RoutingNode,
+    /// Where its JSON admin API listens.
+    pub http_addr: SocketAddr,
+    /// Its ACD, when it runs one.
+    pub acd: Option<Site>,
+    site: String,
+    started: Option<Started>,
+    shared_log: bool,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    watch: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SiteRuntime {
+    /// Starts a site on listeners already bound: its replica (bootstrapping the group
+    /// when the file lists founding members), its APIs, and its ACD when `acd` is given.
+    /// With `shared`, the ACD's events go there instead of an event log of its own.
+    pub async fn start(
+        config: SiteRoleConfig,
+        acd: Option<SiteConfig>,
+        rpc: TcpListener,
+        http: TcpListener,
+        shared: Option<SharedLog>,
+        store: StoreConfig,
+    ) -> Result<SiteRuntime, Failure> {
+        let site = config.site.clone().unwrap_or_default();
+        let (link, link_slot) = crate::overflow::Overflow::service();
+        let node = RoutingNode::start_with(
+            NodeConfig {
+                id: config.node_id,
+                site: site.clone(),
+                witness: config.witness,
+                data_dir: config.data_dir.clone(),
+                store,
+                timing: config.timing(),
+            },
+            rpc,
+            tonic::service::Routes::new(link),
+        )
+        .await
+        .map_err(|e| match e {
+            NodeError::Store(e) => Failure::Config(format!(
+                "{e}; is another `hotline site` using data_dir {}?",
+                config.data_dir.display()
+            )),
+            e => Failure::Runtime(e.into()),
+        })?;
+
+        if !config.members.is_empty() {
+            let members: BTreeMap<u64, SiteNode> = config
+                .members
+                .iter()
+                .map(|m| {
+                    (
+                        m.node_id,
+                        SiteNode {
+                            site: m.site.clone(),
+                            rpc_addr: m.rpc_addr.clone(),
+                            witness: m.witness,
+                        },
+                    )
+                })
+                .collect();
+            node.bootstrap(members)
+                .await
+                .map_err(|e| Failure::Runtime(e.into()))?;
         }
-        let _ = summaries.await;
-        acd_site.stop().await;
-        let report = publisher.shutdown(Duration::from_secs(5)).await;
-        if !report.flushed {
-            eprintln!(
-                "hotline site {site}: {} event(s) were not yet in the event log at shutdown",
-                report.stats.pending
-            );
+
+        let status_slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>> =
+            Arc::new(std::sync::OnceLock::new());
+        let api = hotline_routing::api::router(node.clone(), config.admin_token.clone()).merge(
+            site_status_api(status_slot.clone(), config.admin_token.clone()),
+        );
+        let http_addr = http.local_addr().context("http address")?;
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            axum::serve(http, api)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+
+        if !config.witness {
+            register(&node, &site, config.node_id).await;
+        }
+        let watch = {
+            let (node, stop) = (node.clone(), stop_tx.subscribe());
+            let down_after = Duration::from_millis(config.down_after_ms);
+            tokio::spawn(async move { node.watch_sites(down_after, stop).await })
+        };
+
+        let shared_log = shared.is_some();
+        let started = match acd {
+            Some(acd) => {
+                let started =
+                    start_acd(&config, &node, &site, acd, stop_tx.subscribe(), shared).await?;
+                link_slot.set(started.overflow.clone());
+                let _ = status_slot.set((started.site.clone(), started.overflow.clone()));
+                Some(started)
+            }
+            None => None,
+        };
+        Ok(SiteRuntime {
+            acd: started.as_ref().map(|s| s.site.clone()),
+            node,
+            http_addr,
+            site,
+            started,
+            shared_log,
+            stop_tx,
+            watch,
+            server,
+        })
+    }
+
+    /// The site's id, or `(witness)`.
+    pub fn label(&self) -> &str {
+        if self.site.is_empty() {
+            "(witness)"
+        } else {
+            &self.site
         }
     }
-    let _ = watch.await;
-    let _ = server.await;
-    node.shutdown().await;
-    Ok(())
+
+    /// The site's overflow (its counters), when it runs an ACD.
+    pub fn overflow(&self) -> Option<crate::overflow::Overflow> {
+        self.started.as_ref().map(|s| s.overflow.clone())
+    }
+
+    /// Ends the demo load's contacts, stops the ACD (its events into the log unless the
+    /// log is shared), the APIs and the replica.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        if let Some(Started {
+            site: acd_site,
+            publisher,
+            summaries,
+            demo,
+            ..
+        }) = self.started
+        {
+            if let Some(demo) = demo {
+                demo.wind_down(&acd_site).await;
+            }
+            let _ = summaries.await;
+            acd_site.stop().await;
+            if !self.shared_log {
+                let report = publisher.shutdown(Duration::from_secs(5)).await;
+                if !report.flushed {
+                    eprintln!(
+                        "hotline site {}: {} event(s) were not yet in the event log at shutdown",
+                        self.site, report.stats.pending
+                    );
+                }
+            }
+        }
+        let _ = self.watch.await;
+        let _ = self.server.await;
+        self.node.shutdown().await;
+    }
 }
 
 /// Starts the site's ACD (events into the embedded log in the data directory) and the
@@ -543,21 +621,30 @@ async fn start_acd(
     site: &str,
     acd: SiteConfig,
     stop: tokio::sync::watch::Receiver<bool>,
+    shared: Option<SharedLog>,
 ) -> Result<Started, Failure> {
-    let target = LogTarget::Embedded(config.data_dir.join("events"));
-    let log = logs::open(&target).await.map_err(|e| match e {
-        Failure::Config(m) => Failure::Config(format!(
-            "{m}; is another process using data_dir {}?",
-            config.data_dir.display()
-        )),
-        other => other,
-    })?;
-    log.ensure_topics(&topics::specs()).await.map_err(|e| {
-        Failure::Runtime(anyhow::anyhow!(
-            "cannot create the topics of event log {target}: {e}"
-        ))
-    })?;
-    let publisher = Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+    let own_log = shared.is_none();
+    let (publisher, also) = match shared {
+        Some(shared) => (shared.publisher, shared.also),
+        None => {
+            let target = LogTarget::Embedded(config.data_dir.join("events"));
+            let log = logs::open(&target).await.map_err(|e| match e {
+                Failure::Config(m) => Failure::Config(format!(
+                    "{m}; is another process using data_dir {}?",
+                    config.data_dir.display()
+                )),
+                other => other,
+            })?;
+            log.ensure_topics(&topics::specs()).await.map_err(|e| {
+                Failure::Runtime(anyhow::anyhow!(
+                    "cannot create the topics of event log {target}: {e}"
+                ))
+            })?;
+            let publisher =
+                Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+            (publisher, None)
+        }
+    };
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let (logins_tx, logins_rx) = tokio::sync::mpsc::unbounded_channel();
     let (promise_tx, promise_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -566,6 +653,7 @@ async fn start_acd(
         SiteOptions {
             sink: Arc::new(SiteSink {
                 publisher: publisher.clone(),
+                also,
                 demo: config.load.is_some().then(|| events_tx.clone()),
                 logins: logins_tx,
                 promises: promise_tx,
@@ -638,12 +726,14 @@ async fn start_acd(
             Some(crate::demo::start_demo(&acd_site, &acd, &args, events_rx).await?)
         }
     };
-    println!(
-        "hotline site {site}: ACD running ({} queue(s), events in {}), summary every {} ms",
-        acd_site_queue_count(&acd_site).await,
-        config.data_dir.join("events").display(),
-        config.summary_every_ms
-    );
+    if own_log {
+        println!(
+            "hotline site {site}: ACD running ({} queue(s), events in {}), summary every {} ms",
+            acd_site_queue_count(&acd_site).await,
+            config.data_dir.join("events").display(),
+            config.summary_every_ms
+        );
+    }
     Ok(Started {
         site: acd_site,
         publisher,
@@ -666,6 +756,7 @@ struct Started {
 /// logouts to the task that records them in the routing state.
 struct SiteSink {
     publisher: Arc<Publisher>,
+    also: Option<Arc<dyn hotline_core::event::EventSink>>,
     demo: Option<tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>>,
     logins: tokio::sync::mpsc::UnboundedSender<(AgentId, bool)>,
     promises: tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>,
@@ -675,6 +766,9 @@ impl hotline_core::event::EventSink for SiteSink {
     fn publish(&self, events: &[hotline_core::event::Event]) {
         use hotline_core::event::{AgentEventKind, ContactEventKind, EventBody};
         self.publisher.publish(events);
+        if let Some(also) = &self.also {
+            also.publish(events);
+        }
         for e in events {
             if let EventBody::Agent(a) = &e.body {
                 match a.kind {

@@ -20,6 +20,8 @@ pub struct Status {
     pub snapshot: SiteSnapshot,
     /// Per queue, in the snapshot's order: service level since start.
     pub service_levels: Vec<ServiceLevel>,
+    /// Every site this page can show (`?site=ID`), the shown one included.
+    pub sites: Vec<String>,
 }
 
 /// A queue's service level since start, with its definition.
@@ -36,22 +38,41 @@ pub struct ServiceLevel {
 #[derive(Debug, Deserialize)]
 struct Filter {
     tenant: Option<String>,
+    site: Option<String>,
 }
 
-/// Builds the router: `/` (page), `/api/status` (JSON), `/healthz`.
-pub fn app(site: Site) -> Router {
+/// The sites a page shows; the first is the default.
+type Sites = std::sync::Arc<Vec<Site>>;
+
+/// Builds the router: `/` (page), `/api/status` (JSON), `/healthz`, over one or more
+/// sites (`?site=ID` picks one; the first by default).
+pub fn app(sites: Vec<Site>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/status", get(status))
         .route("/healthz", get(|| async { "ok" }))
-        .with_state(site)
+        .with_state(std::sync::Arc::new(sites))
 }
 
 async fn page() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], Html(PAGE))
 }
 
-async fn status(State(site): State<Site>, Query(filter): Query<Filter>) -> Response {
+async fn status(State(sites): State<Sites>, Query(filter): Query<Filter>) -> Response {
+    let names: Vec<String> = sites.iter().map(|s| s.id().to_string()).collect();
+    let site = match filter.site.as_deref() {
+        None => sites.first(),
+        Some(id) => sites.iter().find(|s| s.id().as_str() == id),
+    };
+    let Some(site) = site else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "error": format!("unknown site {:?}; this page shows {}", filter.site.unwrap_or_default(), names.join(", "))
+            })),
+        )
+            .into_response();
+    };
     let tenant = match filter.tenant.as_deref().map(TenantId::new).transpose() {
         Ok(t) => t,
         Err(e) => {
@@ -119,6 +140,7 @@ async fn status(State(site): State<Site>, Query(filter): Query<Filter>) -> Respo
     Json(Status {
         snapshot,
         service_levels,
+        sites: names,
     })
     .into_response()
 }

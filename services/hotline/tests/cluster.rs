@@ -135,7 +135,7 @@ fn start(site: &Site) -> KillOnDrop {
         Command::new(env!("CARGO_BIN_EXE_hotline"))
             .args(["site", "--site", site.name, "--config"])
             .arg(&site.config)
-            .env("HOTLINE_LOG", "warn")
+            .env("HOTLINE_LOG", "warn,openraft=error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

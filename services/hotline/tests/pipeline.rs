@@ -110,13 +110,22 @@ impl Drop for Tansu {
 /// Starts `hotline up` in `data` (with `extra` arguments), returns the process, its
 /// `host:port` and what it prints from then on.
 fn up(data: &Path, extra: &[&str]) -> (KillOnDrop, String, mpsc::Receiver<String>) {
+    up_with(data, extra, "20000")
+}
+
+/// As [`up`], with `per_hour` synthetic arrivals.
+fn up_with(
+    data: &Path,
+    extra: &[&str],
+    per_hour: &str,
+) -> (KillOnDrop, String, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hotline"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(extra)
         .args([
             "--arrivals-per-hour",
-            "20000",
+            per_hour,
             "--talk-secs",
             "2",
             "--seed",
@@ -310,4 +319,63 @@ fn a_bad_event_log_name_exits_64_and_says_what_to_write() {
         stderr.contains("embedded:PATH") && stderr.contains("kafka://"),
         "{stderr}"
     );
+}
+
+#[test]
+fn up_runs_three_sites_in_one_routing_group_whose_waiting_contacts_overflow_between_sites() {
+    let data = tempfile::tempdir().unwrap();
+    // North takes 60% of the calls with a fifth of the agents: busy, while south and
+    // east have agents free.
+    let (_up, authority, _lines) = up_with(data.path(), &[], "3000");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let cluster = loop {
+        let (code, body) = get(&authority, "/api/cluster", "");
+        assert_eq!(code, 200, "{body}");
+        let cluster: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let sites = cluster["sites"].as_array().unwrap().clone();
+        let moved: u64 = sites
+            .iter()
+            .map(|s| s["overflow"]["moved_out"].as_u64().unwrap_or(0))
+            .sum();
+        let active = sites.iter().filter(|s| s["status"] == "active").count();
+        if moved > 0 && active == 3 {
+            break sites;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no contact overflowed between the three sites within 90 s: {cluster}"
+        );
+        thread::sleep(Duration::from_millis(250));
+    };
+    let names: Vec<&str> = cluster.iter().filter_map(|s| s["site"].as_str()).collect();
+    assert_eq!(names, ["north", "south", "east"]);
+    let leaders: std::collections::BTreeSet<u64> = cluster
+        .iter()
+        .filter_map(|s| s["leader"].as_u64())
+        .collect();
+    assert_eq!(
+        leaders.len(),
+        1,
+        "every site sees the same leader: {cluster:?}"
+    );
+    let taken: u64 = cluster
+        .iter()
+        .map(|s| s["overflow"]["taken_in"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(taken > 0, "a site took the moved contacts: {cluster:?}");
+    // Each site's status page; an unknown site answers 404 and says which exist.
+    for site in ["north", "south", "east"] {
+        let (code, body) = get(&authority, &format!("/api/status?site={site}"), "");
+        assert_eq!(code, 200, "{body}");
+        assert!(
+            body.contains(&format!("\"site\":\"{site}\"")),
+            "{body:.200}"
+        );
+    }
+    let (code, body) = get(&authority, "/api/status?site=west", "");
+    assert_eq!(code, 404);
+    assert!(body.contains("north, south, east"), "{body}");
+    // The desk is served at north.
+    let (code, _) = get(&authority, "/desk", "");
+    assert_eq!(code, 200);
 }
