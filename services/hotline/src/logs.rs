@@ -101,6 +101,29 @@ pub async fn open(target: &LogTarget) -> Result<Arc<dyn EventLog>, Failure> {
     }
 }
 
+/// Opens the event log at `target` with its topics created, and the ACD's publisher for
+/// it spooling under `spool_dir`. `in_use` is what to say when another process holds the
+/// log (e.g. "is another `hotline up` using --data-dir X?").
+pub async fn open_for_publishing(
+    target: &LogTarget,
+    spool_dir: &Path,
+    in_use: &str,
+) -> Result<(Arc<dyn EventLog>, Arc<Publisher>), Failure> {
+    let log = open(target).await.map_err(|e| match e {
+        Failure::Config(m) => Failure::Config(format!("{m}; {in_use}")),
+        other => other,
+    })?;
+    log.ensure_topics(&hotline_eventlog::topics::specs())
+        .await
+        .map_err(|e| {
+            Failure::Runtime(anyhow::anyhow!(
+                "cannot create the topics of event log {target}: {e}"
+            ))
+        })?;
+    let publisher = Arc::new(publisher(target, log.clone(), spool_dir).await?);
+    Ok((log, publisher))
+}
+
 /// The ACD's publisher for `log`: direct for the embedded log, spooled in `spool_dir`
 /// for Kafka.
 pub async fn publisher(

@@ -44,7 +44,6 @@ use hotline_acd::ids::IdSource;
 use hotline_acd::site::{Site, SiteOptions};
 use hotline_core::time::SystemClock;
 use hotline_eventlog::publisher::Publisher;
-use hotline_eventlog::topics;
 
 use crate::cli::Failure;
 use crate::logs::{self, LogTarget};
@@ -628,20 +627,12 @@ async fn start_acd(
         Some(shared) => (shared.publisher, shared.also),
         None => {
             let target = LogTarget::Embedded(config.data_dir.join("events"));
-            let log = logs::open(&target).await.map_err(|e| match e {
-                Failure::Config(m) => Failure::Config(format!(
-                    "{m}; is another process using data_dir {}?",
-                    config.data_dir.display()
-                )),
-                other => other,
-            })?;
-            log.ensure_topics(&topics::specs()).await.map_err(|e| {
-                Failure::Runtime(anyhow::anyhow!(
-                    "cannot create the topics of event log {target}: {e}"
-                ))
-            })?;
-            let publisher =
-                Arc::new(logs::publisher(&target, log, &config.data_dir.join("spool")).await?);
+            let in_use = format!(
+                "is another process using data_dir {}?",
+                config.data_dir.display()
+            );
+            let (_, publisher) =
+                logs::open_for_publishing(&target, &config.data_dir.join("spool"), &in_use).await?;
             (publisher, None)
         }
     };

@@ -13,7 +13,6 @@ use anyhow::Context;
 use hotline_acd::config::SiteConfig;
 use hotline_core::ids::SiteId;
 use hotline_desk::{Desk, DeskConfig};
-use hotline_eventlog::topics;
 use hotline_kpi::service::{ApiKeyConfig, Kpi, KpiConfig, Role};
 use hotline_routing::store::StoreConfig;
 use tokio::net::TcpListener;
@@ -67,20 +66,12 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
             .event_log
             .clone()
             .unwrap_or_else(|| LogTarget::Embedded(args.data_dir.join("events")));
-        let log = logs::open(&target).await.map_err(|e| match e {
-            Failure::Config(m) => Failure::Config(format!(
-                "{m}; is another `hotline up` using --data-dir {}? stop it or pick another --data-dir",
-                args.data_dir.display()
-            )),
-            other => other,
-        })?;
-        log.ensure_topics(&topics::specs()).await.map_err(|e| {
-            Failure::Runtime(anyhow::anyhow!(
-                "cannot create the topics of event log {target}: {e}"
-            ))
-        })?;
-        let publisher =
-            Arc::new(logs::publisher(&target, log.clone(), &args.data_dir.join("spool")).await?);
+        let in_use = format!(
+            "is another `hotline up` using --data-dir {}? stop it or pick another --data-dir",
+            args.data_dir.display()
+        );
+        let (log, publisher) =
+            logs::open_for_publishing(&target, &args.data_dir.join("spool"), &in_use).await?;
         let kpi_config = demo_kpi_config(&config, &args.data_dir);
         let keys: Vec<(Option<String>, String)> = kpi_config
             .api_keys
