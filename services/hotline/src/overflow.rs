@@ -59,7 +59,8 @@ pub struct OverflowTiming {
     /// How long the origin keeps retrying an unanswered transfer before it takes the
     /// contact back (unless the target is marked down sooner).
     pub give_up_after: Duration,
-    /// How long a contact whose attempt failed waits before the next attempt.
+    /// How long a site that did not answer is passed over, and how long a contact that
+    /// found no site waits before it looks again.
     pub retry_after: Duration,
     /// How old a target's summary may be to count.
     pub max_summary_age: Duration,
@@ -112,6 +113,9 @@ struct Inner {
     moved: Mutex<HashMap<ContactId, (SiteId, Instant)>>,
     /// Contacts in a handshake, or waiting to try again, until when.
     busy: Mutex<HashMap<ContactId, Instant>>,
+    /// Sites that did not answer lately, passed over until when: a dead target is
+    /// skipped at once rather than until it is marked down or its summary goes stale.
+    suspects: Mutex<HashMap<SiteId, Instant>>,
     clients: Mutex<HashMap<String, SiteLinkClient<Channel>>>,
     stats: Mutex<OverflowStats>,
 }
@@ -156,6 +160,7 @@ impl Overflow {
                 ids: Mutex::new(IdSource::Random),
                 moved: Mutex::new(HashMap::new()),
                 busy: Mutex::new(HashMap::new()),
+                suspects: Mutex::new(HashMap::new()),
                 clients: Mutex::new(HashMap::new()),
                 stats: Mutex::new(OverflowStats::default()),
             }),
@@ -270,20 +275,38 @@ impl Overflow {
                     },
                 };
                 let max_age = self.inner.timing.max_summary_age.as_millis() as u64;
+                let suspects: HashMap<SiteId, Instant> = {
+                    let mut s = lock(&self.inner.suspects);
+                    s.retain(|_, until| *until > Instant::now());
+                    s.clone()
+                };
                 let choice = self.inner.node.read(|s| {
-                    match s.best_overflow_site(&tenant, &queue, &me, now, max_age) {
-                        Some(c) => Ok(c),
-                        None => Err(s
-                            .overflow_candidates(&tenant, &queue, &me, now, max_age)
+                    let candidates = s.overflow_candidates(&tenant, &queue, &me, now, max_age);
+                    // The state's own choice (lowest score, then more ready agents, then
+                    // policy order), among the sites that answered lately.
+                    let best = candidates
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| !suspects.contains_key(&c.site))
+                        .filter_map(|(i, c)| c.verdict.as_ref().ok().map(|choice| (i, choice)))
+                        .min_by_key(|(i, c)| (c.score_ms, std::cmp::Reverse(c.ready), *i))
+                        .map(|(_, c)| c.clone());
+                    best.ok_or_else(|| {
+                        candidates
                             .into_iter()
-                            .filter_map(|c| c.verdict.err().map(|skip| skip_text(&c.site, skip)))
+                            .map(|c| match c.verdict {
+                                Err(skip) => skip_text(&c.site, skip),
+                                Ok(_) => format!("{} did not answer lately", c.site),
+                            })
                             .collect::<Vec<_>>()
-                            .join("; ")),
-                    }
+                            .join("; ")
+                    })
                 });
-                self.backoff(contact);
                 match choice {
                     Err(detail) => {
+                        // Nowhere to go: look again later, one event per look.
+                        lock(&self.inner.busy)
+                            .insert(contact, Instant::now() + self.inner.timing.retry_after);
                         lock(&self.inner.stats).no_site += 1;
                         self.attempt_event(&attempt, None, OverflowOutcome::NoSite, detail);
                     }
@@ -296,8 +319,11 @@ impl Overflow {
                         let span = tracing::info_span!("overflow", trace = %attempt.trace, contact = %contact, from = %self.inner.me, to = %choice.site);
                         tokio::spawn(
                             async move {
-                                me.handshake(attempt, choice.site, choice.reason).await;
-                                me.backoff(contact);
+                                let to = choice.site.clone();
+                                let moved = me.handshake(attempt, choice.site, choice.reason).await;
+                                if !moved {
+                                    me.backoff(contact, &to);
+                                }
                             }
                             .instrument(span),
                         );
@@ -307,17 +333,26 @@ impl Overflow {
         }
     }
 
-    fn backoff(&self, contact: ContactId) {
-        lock(&self.inner.busy).insert(contact, Instant::now() + self.inner.timing.retry_after);
+    /// A contact whose attempt did not move it waits before the next one: one round
+    /// when the site did not answer (it is passed over now, so the next round asks
+    /// another), four when it refused (not to hammer a site that said no).
+    fn backoff(&self, contact: ContactId, to: &SiteId) {
+        let rounds = if lock(&self.inner.suspects).contains_key(to) {
+            1
+        } else {
+            4
+        };
+        lock(&self.inner.busy).insert(contact, Instant::now() + self.inner.timing.every * rounds);
     }
 
-    /// Hold → reserve → transfer → transfer out, or release.
-    async fn handshake(&self, a: Attempt, to: SiteId, why: String) {
+    /// Hold → reserve → transfer → transfer out, or release. Answers whether the
+    /// contact moved.
+    async fn handshake(&self, a: Attempt, to: SiteId, why: String) -> bool {
         let site = &self.inner.site;
         let held = match site.hold(a.contact).await {
             Ok(h) => h,
             // Offered or gone meanwhile: nothing to do.
-            Err(_) => return,
+            Err(_) => return false,
         };
         let reason = format!("{}; {why}", a.reason);
         let reservation = match self.reserve(&to, &held).await {
@@ -326,13 +361,14 @@ impl Overflow {
                 lock(&self.inner.stats).refused += 1;
                 self.release(a.contact).await;
                 self.attempt_event(&a, Some(to), OverflowOutcome::Refused, refused);
-                return;
+                return false;
             }
             Err(e) => {
                 lock(&self.inner.stats).timed_out += 1;
+                self.suspect(&to);
                 self.release(a.contact).await;
                 self.attempt_event(&a, Some(to), OverflowOutcome::TimedOut, e);
-                return;
+                return false;
             }
         };
         tracing::info!(reservation, "reserved an agent at the target; transferring");
@@ -345,20 +381,29 @@ impl Overflow {
                         self.forward_hang_up(&to, a.contact).await;
                     }
                     tracing::info!("contact moved");
+                    true
                 }
                 Err(e) => {
                     // Only a restarted router forgets a hold: the contact is at both
                     // sites now. The target's copy has the agent; end ours.
                     tracing::error!(error = %e, "transfer taken by the target but the hold here was lost; ending the copy here");
                     let _ = site.hang_up(a.contact).await;
+                    true
                 }
             },
             Err(detail) => {
                 lock(&self.inner.stats).transfer_failed += 1;
+                self.suspect(&to);
                 self.release(a.contact).await;
                 self.attempt_event(&a, Some(to), OverflowOutcome::TransferFailed, detail);
+                false
             }
         }
+    }
+
+    fn suspect(&self, site: &SiteId) {
+        lock(&self.inner.suspects)
+            .insert(site.clone(), Instant::now() + self.inner.timing.retry_after);
     }
 
     async fn release(&self, contact: ContactId) {
