@@ -531,6 +531,14 @@ fn contacts_waiting_at_a_site_without_agents_overflow_to_a_site_with_free_agents
         after["overflow"]["no_site"].as_u64().unwrap() > 0,
         "attempts with no site are recorded: {after}"
     );
+    // East dies too: north is alone, a minority. It refuses to reserve an agent for
+    // anyone, since it cannot confirm the routing group's quorum.
+    drop(procs[2].take());
+    let refused = reserve_at(&north.rpc);
+    assert!(
+        refused.contains("quorum") || refused.contains("leader"),
+        "a minority site refuses reservations: {refused:?}"
+    );
     drop(procs.remove(0));
 }
 
@@ -632,4 +640,35 @@ fn callbacks_and_voicemails_of_a_killed_site_are_taken_over_and_completed_once_b
         done.len()
     );
     drop(procs.remove(1));
+}
+
+/// Asks the site at `rpc` to reserve an agent of acme/billing over `SiteLink`, as another
+/// site's overflow would; the refusal's reason (empty if it reserved one).
+fn reserve_at(rpc: &str) -> String {
+    use hotline_proto::routing::v1 as pb;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{rpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .expect("the site's gRPC port answers");
+        let mut client = pb::site_link_client::SiteLinkClient::new(channel);
+        let reply = client
+            .reserve(pb::ReserveRequest {
+                from_site: "east".into(),
+                tenant: "acme".into(),
+                queue: "billing".into(),
+                ttl_ms: 2000,
+                trace: vec![7; 16],
+            })
+            .await
+            .expect("a refusal is an answer, not an error")
+            .into_inner();
+        assert!(reply.reservation.is_none(), "nothing reserved: {reply:?}");
+        reply.refused
+    })
 }
