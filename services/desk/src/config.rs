@@ -20,6 +20,8 @@
 //! queue = "webchat"             # where the built-in intake queues the chat
 //! priority = 0                  # optional; the queue's own otherwise
 //! greeting = "Hello! A few questions first."
+//! # flow = "main"              # optional: run this IVR flow of the tenant instead of the
+//! #                             # questions (needs the IVR intake, `crate::ivr_intake`)
 //! questions = [
 //!   { key = "name", prompt = "What is your name?" },
 //!   { key = "topic", prompt = "What can we help you with?" },
@@ -99,6 +101,12 @@ pub struct ChatEntry {
     /// Questions asked in order; the answers become the contact's attributes.
     #[serde(default)]
     pub questions: Vec<Question>,
+    /// The tenant's IVR flow that answers this entry's chats instead of the greeting and
+    /// questions (with [`crate::ivr_intake::IvrIntake`], which refuses a flow it has not
+    /// loaded). The entry's `queue` then takes the flow's callback and voicemail
+    /// requests whose own queue does not take chats.
+    #[serde(default)]
+    pub flow: Option<String>,
 }
 
 fn default_greeting() -> String {
@@ -174,6 +182,10 @@ pub struct DeskConfig {
     /// Who may log in.
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
+    /// The file it was read from (the name given to [`DeskConfig::from_toml`]), so
+    /// checks made after loading — the flows chat entries name — can say where.
+    #[serde(skip)]
+    pub source: String,
 }
 
 fn default_ttl() -> u64 {
@@ -198,6 +210,7 @@ impl Default for DeskConfig {
             max_chats: default_max_chats(),
             tenants: Vec::new(),
             users: Vec::new(),
+            source: String::new(),
         }
     }
 }
@@ -215,10 +228,11 @@ impl DeskConfig {
 
     /// Parses and validates TOML text; `file` names it in errors.
     pub fn from_toml(text: &str, file: &str) -> Result<DeskConfig, ConfigError> {
-        let config: DeskConfig = toml::from_str(text).map_err(|e| ConfigError {
+        let mut config: DeskConfig = toml::from_str(text).map_err(|e| ConfigError {
             file: file.to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
+        config.source = file.to_owned();
         config.validate().map_err(|message| ConfigError {
             file: file.to_owned(),
             message,
@@ -265,6 +279,11 @@ impl DeskConfig {
                 if !entries.insert(c.entry.as_str()) {
                     return Err(format!("{at}: entry {} appears twice", c.entry));
                 }
+                if c.flow.as_ref().is_some_and(|f| f.trim().is_empty()) {
+                    return Err(format!(
+                        "{at}: flow is empty; name one of the tenant's IVR flows or remove the field"
+                    ));
+                }
                 let mut keys = HashSet::new();
                 for (k, q) in c.questions.iter().enumerate() {
                     if !is_code(&q.key) || !keys.insert(q.key.as_str()) {
@@ -298,6 +317,45 @@ impl DeskConfig {
             })?;
         }
         Ok(())
+    }
+
+    /// Checks that every flow a chat entry names is loaded: `loaded(tenant)` lists the
+    /// names of the tenant's flows.
+    pub fn check_flows(
+        &self,
+        loaded: impl Fn(&TenantId) -> Vec<String>,
+    ) -> Result<(), ConfigError> {
+        for (i, t) in self.tenants.iter().enumerate() {
+            for (j, c) in t.chat.iter().enumerate() {
+                let Some(flow) = &c.flow else { continue };
+                let known = loaded(&t.id);
+                if known.contains(flow) {
+                    continue;
+                }
+                let known = if known.is_empty() {
+                    format!("tenant {} has no flows loaded", t.id)
+                } else {
+                    format!("the flows of tenant {} are: {}", t.id, known.join(", "))
+                };
+                return Err(ConfigError {
+                    file: self.source_name().to_owned(),
+                    message: format!(
+                        "tenant[{i}] ({}).chat[{j}] ({}): flow = {flow:?} is not a loaded IVR flow; {known} (a flow's name is its `flow:` line, not its file name)",
+                        t.id, c.entry
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's name for messages.
+    pub fn source_name(&self) -> &str {
+        if self.source.is_empty() {
+            "desk configuration"
+        } else {
+            &self.source
+        }
     }
 
     /// A tenant's settings.

@@ -1021,7 +1021,8 @@ impl Inner {
             None => t.chat[0].entry.clone(),
         };
         let contact = ContactId::random();
-        let (chat_io, to_intake, mut from_intake) = IntakeChat::new(tenant.clone(), entry, contact);
+        let (mut chat_io, to_intake, mut from_intake) =
+            IntakeChat::new(tenant.clone(), entry, contact);
         {
             let mut st = self.lock();
             if st.hub.len() >= self.config.max_chats {
@@ -1038,6 +1039,7 @@ impl Inner {
             );
             chat.customer.push(conn.clone());
             chat.to_intake = Some(to_intake);
+            chat_io.trace = chat.trace;
             chat.tell_view();
             st.hub.insert(chat);
         }

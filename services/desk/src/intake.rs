@@ -8,14 +8,15 @@
 //! the agent's offer ("what the IVR collected").
 //!
 //! [`ScriptedIntake`] is the built-in one: a greeting, the entry's questions in order
-//! (each answer stored under the question's key), then the entry's queue. An intake
-//! backed by the IVR's flows implements the same trait.
+//! (each answer stored under the question's key), then the entry's queue. The IVR's
+//! flows answer through [`crate::ivr_intake::IvrIntake`], which implements the same
+//! trait.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use hotline_core::ids::{ContactId, QueueId, TenantId};
+use hotline_core::ids::{ContactId, QueueId, TenantId, TraceId};
 use tokio::sync::mpsc;
 
 use crate::config::DeskConfig;
@@ -47,6 +48,10 @@ pub struct IntakeChat {
     pub entry: String,
     /// The contact's id (the same id it will have in the ACD).
     pub contact: ContactId,
+    /// The contact's trace, so what the intake records (an IVR's `ivr_node` events)
+    /// joins the journey the ACD continues. [`IntakeChat::new`] makes a fresh one; the
+    /// gateway sets the chat's own.
+    pub trace: TraceId,
     inbox: mpsc::UnboundedReceiver<String>,
     outbox: mpsc::UnboundedSender<String>,
 }
@@ -69,6 +74,7 @@ impl IntakeChat {
             tenant,
             entry,
             contact,
+            trace: TraceId::random(),
             inbox,
             outbox,
         };

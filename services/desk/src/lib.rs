@@ -10,6 +10,8 @@
 //!   parser (a frame that does not match gets an error frame and changes nothing).
 //! - [`intake`]: the IVR seam — what a new chat talks to before it is queued — and the
 //!   built-in scripted intake.
+//! - [`ivr_intake`]: the intake that runs the tenant's IVR flows for the chat entries
+//!   that name one, and the loader of a directory of flow files.
 //! - [`hub`]: open chats by contact: tenant, state, collected attributes, bounded
 //!   history, the customer's connections.
 //! - [`agents`]: agents logged in at this desk and the ACD endpoint that feeds them.
@@ -36,9 +38,11 @@ pub mod config;
 pub mod desk;
 pub mod hub;
 pub mod intake;
+pub mod ivr_intake;
 pub mod pages;
 pub mod schema;
 pub mod ws;
 
 pub use config::DeskConfig;
 pub use desk::{Desk, DeskOptions};
+pub use ivr_intake::{Flows, IvrIntake};

@@ -120,13 +120,35 @@ pub struct Served {
     pub events: Arc<MemorySink>,
     /// `127.0.0.1:PORT`.
     pub addr: std::net::SocketAddr,
+    /// The password every staff user of the desk configuration has.
+    pub password: &'static str,
 }
+
+/// Builds a desk's intake from its configuration, the running site and the sink.
+pub type MakeIntake =
+    Box<dyn FnOnce(&DeskConfig, &Site, Arc<MemorySink>) -> Arc<dyn hotline_desk::intake::Intake>>;
 
 impl Served {
     /// Starts the site and the desk; `extra` goes at the top of the desk's config.
     pub async fn start(extra: &str) -> Served {
+        let scripted: MakeIntake = Box::new(|config, _, _| {
+            Arc::new(hotline_desk::intake::ScriptedIntake::new(Arc::new(
+                config.clone(),
+            )))
+        });
+        Served::start_with(SITE, desk_config(extra), PASSWORD, scripted).await
+    }
+
+    /// Starts the site of `site` (TOML) and a desk with `desk` and the intake `intake`
+    /// makes; every staff user's password is `password`.
+    pub async fn start_with(
+        site: &str,
+        desk: DeskConfig,
+        password: &'static str,
+        intake: MakeIntake,
+    ) -> Served {
         let events = Arc::new(MemorySink::default());
-        let config = SiteConfig::from_toml(SITE, "test-site.toml").expect("valid site");
+        let config = SiteConfig::from_toml(site, "test-site.toml").expect("valid site");
         let site = Site::start(
             config,
             SiteOptions {
@@ -138,8 +160,14 @@ impl Served {
         )
         .await
         .expect("the site starts");
-        let desk = Desk::with_scripted_intake(desk_config(extra), site.clone(), events.clone())
-            .expect("the desk starts");
+        let intake = intake(&desk, &site, events.clone());
+        let desk = Desk::new(
+            desk,
+            site.clone(),
+            events.clone(),
+            hotline_desk::DeskOptions { intake },
+        )
+        .expect("the desk starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -148,7 +176,12 @@ impl Served {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Served { site, events, addr }
+        Served {
+            site,
+            events,
+            addr,
+            password,
+        }
     }
 
     /// A client on `path` (`/desk/ws` or `/desk/ws/chat`).
@@ -169,7 +202,9 @@ impl Served {
     pub async fn staff(&self, tenant: &str, user: &str) -> (Client, String) {
         let mut c = self.client("/desk/ws").await;
         let r = c
-            .request(json!({"type": "login", "tenant": tenant, "user": user, "password": PASSWORD}))
+            .request(
+                json!({"type": "login", "tenant": tenant, "user": user, "password": self.password}),
+            )
             .await;
         assert_eq!(r["type"], "ack", "login of {tenant}/{user}: {r}");
         let welcome = c
