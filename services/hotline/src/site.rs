@@ -121,6 +121,57 @@ pub struct SiteRoleConfig {
     /// A demo load: synthetic callers and simulated agents at this site.
     #[serde(default)]
     pub load: Option<LoadConfig>,
+    /// The agent desktop's configuration file (`hotline desk check FILE`): the site then
+    /// serves the desk, supervisor view and chat under `/desk` on its HTTP port. Agents
+    /// log in at any site's desk.
+    #[serde(default)]
+    pub desk: Option<PathBuf>,
+    /// A directory of IVR flow files (`hotline ivr check FILE`) the desk's chat entries
+    /// may name (`flow = NAME`): such a chat is answered by the flow first.
+    #[serde(default)]
+    pub flows: Option<PathBuf>,
+}
+
+/// What a site's desk is built from.
+pub struct DeskSetup {
+    /// Logins, dispositions, chat entries.
+    pub config: hotline_desk::DeskConfig,
+    /// The IVR flows chat entries may name.
+    pub flows: Option<hotline_desk::Flows>,
+}
+
+/// The desk of `site`: chat entries that name a flow are answered by it (an IVR
+/// session per chat), the others by the built-in scripted questions.
+pub fn build_desk(
+    site: &Site,
+    setup: DeskSetup,
+    sink: Arc<dyn hotline_core::event::EventSink>,
+) -> Result<hotline_desk::Desk, Failure> {
+    let config_err = |e: hotline_desk::config::ConfigError| Failure::Config(e.to_string());
+    let Some(flows) = setup.flows else {
+        return hotline_desk::Desk::with_scripted_intake(setup.config, site.clone(), sink)
+            .map_err(config_err);
+    };
+    let intake = hotline_desk::IvrIntake::new(
+        Arc::new(setup.config.clone()),
+        flows,
+        site.id().clone(),
+        hotline_ivr::SessionOptions {
+            sink: sink.clone(),
+            clock: site.clock().clone(),
+            ids: IdSource::Random,
+        },
+    )
+    .map_err(config_err)?;
+    hotline_desk::Desk::new(
+        setup.config,
+        site.clone(),
+        sink,
+        hotline_desk::DeskOptions {
+            intake: Arc::new(intake),
+        },
+    )
+    .map_err(config_err)
 }
 
 /// One queue's cross-site overflow policy, as a site's file gives it.
@@ -199,8 +250,18 @@ impl SiteRoleConfig {
     pub fn from_file(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let config: SiteRoleConfig =
+        let mut config: SiteRoleConfig =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        // The files a site's file names are relative to it.
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in [&mut config.acd, &mut config.desk, &mut config.flows]
+            .into_iter()
+            .flatten()
+        {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         config
             .validate()
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -421,7 +482,9 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
             config.http_listen
         ))
     })?;
-    let running = SiteRuntime::start(config, acd, rpc, http, None, StoreConfig::default()).await?;
+    let desk = desk_setup(&config, acd.as_ref())?;
+    let running =
+        SiteRuntime::start(config, acd, rpc, http, None, StoreConfig::default(), desk).await?;
     println!(
         "hotline site {}: routing replica {} on {} (gRPC), admin API on http://{}/api/routing/status",
         running.label(),
@@ -433,6 +496,34 @@ async fn serve(config: SiteRoleConfig, acd: Option<SiteConfig>) -> Result<(), Fa
     println!("hotline site {}: stopping", running.label());
     running.stop().await;
     Ok(())
+}
+
+/// The desk of a site's file (its `desk` file and `flows` directory), checked now so
+/// that a bad file exits 64 before anything starts.
+fn desk_setup(
+    config: &SiteRoleConfig,
+    acd: Option<&SiteConfig>,
+) -> Result<Option<DeskSetup>, Failure> {
+    let Some(path) = &config.desk else {
+        if config.flows.is_some() {
+            return Err(Failure::Config(
+                "`flows` is for the desk's chat: give a `desk` file too".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    let desk = hotline_desk::DeskConfig::load(path).map_err(|e| Failure::Config(e.to_string()))?;
+    let flows = match (&config.flows, acd) {
+        (Some(dir), Some(acd)) => Some(
+            hotline_desk::Flows::from_dir(dir, hotline_ivr::Catalog::from_site(acd))
+                .map_err(|e| Failure::Config(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    Ok(Some(DeskSetup {
+        config: desk,
+        flows,
+    }))
 }
 
 /// Where a site's events go when it runs inside another process (`hotline up`): the
@@ -473,6 +564,7 @@ impl SiteRuntime {
         http: TcpListener,
         shared: Option<SharedLog>,
         store: StoreConfig,
+        desk: Option<DeskSetup>,
     ) -> Result<SiteRuntime, Failure> {
         let site = config.site.clone().unwrap_or_default();
         let (link, link_slot) = crate::overflow::Overflow::service();
@@ -517,21 +609,7 @@ impl SiteRuntime {
                 .map_err(|e| Failure::Runtime(e.into()))?;
         }
 
-        let status_slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>> =
-            Arc::new(std::sync::OnceLock::new());
-        let api = hotline_routing::api::router(node.clone(), config.admin_token.clone()).merge(
-            site_status_api(status_slot.clone(), config.admin_token.clone()),
-        );
-        let http_addr = http.local_addr().context("http address")?;
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(async move {
-            axum::serve(http, api)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.wait_for(|s| *s).await;
-                })
-                .await
-        });
-
         if !config.witness {
             register(&node, &site, config.node_id).await;
         }
@@ -547,11 +625,38 @@ impl SiteRuntime {
                 let started =
                     start_acd(&config, &node, &site, acd, stop_tx.subscribe(), shared).await?;
                 link_slot.set(started.overflow.clone());
-                let _ = status_slot.set((started.site.clone(), started.overflow.clone()));
                 Some(started)
             }
             None => None,
         };
+        let mut api = hotline_routing::api::router(node.clone(), config.admin_token.clone());
+        if let Some(started) = &started {
+            api = api.merge(site_status_api(
+                started.site.clone(),
+                started.overflow.clone(),
+                config.admin_token.clone(),
+            ));
+        }
+        match (desk, &started) {
+            (Some(desk), Some(started)) => {
+                let desk = build_desk(&started.site, desk, started.publisher.clone())?;
+                api = api.merge(desk.router());
+            }
+            (Some(_), None) => {
+                return Err(Failure::Config(
+                    "`desk` needs an `acd` file: the desk's agents log in to the site's ACD".into(),
+                ));
+            }
+            (None, _) => {}
+        }
+        let http_addr = http.local_addr().context("http address")?;
+        let server = tokio::spawn(async move {
+            axum::serve(http, api)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
         Ok(SiteRuntime {
             acd: started.as_ref().map(|s| s.site.clone()),
             node,
@@ -795,16 +900,13 @@ impl hotline_core::event::EventSink for SiteSink {
 
 /// `GET /api/site/status`: the site's ACD (queues with their counters, agents) and its
 /// overflow counters, for operators and tests. Same bearer token as the admin API.
-fn site_status_api(
-    slot: Arc<std::sync::OnceLock<(Site, crate::overflow::Overflow)>>,
-    token: String,
-) -> axum::Router {
+fn site_status_api(site: Site, overflow: crate::overflow::Overflow, token: String) -> axum::Router {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
     axum::Router::new().route(
         "/api/site/status",
         axum::routing::get(move |headers: HeaderMap| {
-            let (slot, token) = (slot.clone(), token.clone());
+            let (site, overflow, token) = (site.clone(), overflow.clone(), token.clone());
             async move {
                 let bearer = headers
                     .get(axum::http::header::AUTHORIZATION)
@@ -817,13 +919,6 @@ fn site_status_api(
                     )
                         .into_response();
                 }
-                let Some((site, overflow)) = slot.get() else {
-                    return (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "this site runs no ACD (or it is still starting)",
-                    )
-                        .into_response();
-                };
                 match site.snapshot().await {
                     Ok(snapshot) => axum::Json(serde_json::json!({
                         "acd": snapshot,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hotline_acd::config::SiteConfig;
 use hotline_core::ids::SiteId;
-use hotline_desk::{Desk, DeskConfig};
+use hotline_desk::DeskConfig;
 use hotline_kpi::service::{ApiKeyConfig, Kpi, KpiConfig, Role};
 use hotline_routing::store::StoreConfig;
 use tokio::net::TcpListener;
@@ -20,8 +20,8 @@ use tokio::net::TcpListener;
 use crate::cli::{Failure, UpArgs, load_site};
 use crate::logs::{self, LogTarget};
 use crate::site::{
-    LoadConfig, MemberConfig, OverflowPolicyConfig, OverflowTargetConfig, SharedLog,
-    SiteRoleConfig, SiteRuntime,
+    DeskSetup, LoadConfig, MemberConfig, OverflowPolicyConfig, OverflowTargetConfig, SharedLog,
+    SiteRoleConfig, SiteRuntime, build_desk,
 };
 
 /// The bundled demo site.
@@ -37,6 +37,23 @@ const ADMIN_TOKEN: &str = "demo-cluster-admin-token";
 
 /// The demo desk: logins and chat entries for the demo tenants.
 pub const DEMO_DESK: &str = include_str!("../../desk/demo/desk.toml");
+
+/// The demo IVR flow the desk's acme web chat runs.
+pub const DEMO_FLOW: &str = include_str!("../demo/flows/acme-main.yaml");
+
+/// The demo desk with its IVR flow, checked against the site's queues and skills.
+fn demo_desk(desk: &DeskConfig, acd: &SiteConfig) -> Result<DeskSetup, Failure> {
+    let catalog = hotline_ivr::Catalog::from_site(acd);
+    let flow =
+        hotline_ivr::PublishedFlow::check(DEMO_FLOW, "demo/flows/acme-main.yaml", &catalog, 1)
+            .map_err(|e| Failure::Config(format!("the bundled demo flow: {e}")))?;
+    let mut flows = hotline_desk::Flows::new(catalog);
+    flows.insert(Arc::new(flow));
+    Ok(DeskSetup {
+        config: desk.clone(),
+        flows: Some(flows),
+    })
+}
 
 /// Runs `hotline up` until Ctrl-C.
 pub fn run(args: UpArgs) -> Result<(), Failure> {
@@ -85,8 +102,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
 
         let sites = start_sites(&config, &args, &desk_config, publisher.clone()).await?;
         let north = sites[0].acd.clone().context("north runs an ACD")?;
-        let desk = Desk::with_scripted_intake(desk_config.clone(), north.clone(), publisher.clone())
-            .map_err(|e| Failure::Config(e.to_string()))?;
+        let desk = build_desk(&north, demo_desk(&desk_config, &config)?, publisher.clone())?;
 
         println!(
             "Hotline is up: {} sites ({}) in one routing group, each with {} queue(s) and {} agent(s) configured.",
@@ -100,7 +116,10 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         println!("  status JSON:  http://{addr}/api/status   (one tenant: ?tenant=acme)");
         println!("  cluster JSON: http://{addr}/api/cluster   (each site's routing role and overflow counters)");
         println!("  agent desk:   http://{addr}/desk   at site north; logins (password `demo`): {}", desk_logins(&desk_config));
-        println!("  customer chat: http://{addr}/desk/chat?tenant=acme");
+        println!("  customer chat: http://{addr}/desk/chat?tenant=acme   (acme's web chat is answered by the IVR flow `main` first)");
+        for s in &sites[1..] {
+            println!("  agent desk:   http://{}/desk   at site {} (the same logins; an agent is logged in at one site at a time)", s.http_addr, s.label());
+        }
         for (tenant, key) in &keys {
             match tenant.as_deref() {
                 Some(t) => println!("  wallboard ({t}): http://{addr}/wallboard?key={key}   (中文: &lang=zh-CN)"),
@@ -291,6 +310,8 @@ async fn start_sites(
             summary_every_ms: 250,
             down_after_ms: 2_000,
             overflow: if i == 0 { policies.clone() } else { Vec::new() },
+            desk: None,
+            flows: None,
             load: (!args.quiet).then(|| LoadConfig {
                 arrivals_per_hour: args.arrivals_per_hour * share,
                 agents: split[i].clone(),
@@ -304,7 +325,13 @@ async fn start_sites(
             publisher: publisher.clone(),
             also: None,
         };
-        sites.push(
+        sites.push({
+            // North's desk is on the main address; south's and east's on their own.
+            let site_desk = if i == 0 {
+                None
+            } else {
+                Some(demo_desk(desk, &acd)?)
+            };
             SiteRuntime::start(
                 role,
                 Some(acd),
@@ -312,9 +339,10 @@ async fn start_sites(
                 http,
                 Some(shared),
                 StoreConfig::in_memory(),
+                site_desk,
             )
-            .await?,
-        );
+            .await?
+        });
     }
     Ok(sites)
 }

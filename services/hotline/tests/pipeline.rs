@@ -326,7 +326,29 @@ fn up_runs_three_sites_in_one_routing_group_whose_waiting_contacts_overflow_betw
     let data = tempfile::tempdir().unwrap();
     // North takes 60% of the calls with a fifth of the agents: busy, while south and
     // east have agents free.
-    let (_up, authority, _lines) = up_with(data.path(), &[], "3000");
+    let (_up, authority, lines) = up_with(data.path(), &[], "3000");
+    // The lines after the status page's: each other site's desk address.
+    let mut other_desks = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(10)) {
+        if line.contains("Press Ctrl-C") {
+            break;
+        }
+        if let Some(rest) = line.trim().strip_prefix("agent desk:")
+            && (rest.contains("at site south") || rest.contains("at site east"))
+        {
+            let url = rest.split_whitespace().next().unwrap();
+            other_desks.push(
+                url.trim_start_matches("http://")
+                    .trim_end_matches("/desk")
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(
+        other_desks.len(),
+        2,
+        "south's and east's desk addresses are printed"
+    );
     let deadline = Instant::now() + Duration::from_secs(90);
     let cluster = loop {
         let (code, body) = get(&authority, "/api/cluster", "");
@@ -375,7 +397,11 @@ fn up_runs_three_sites_in_one_routing_group_whose_waiting_contacts_overflow_betw
     let (code, body) = get(&authority, "/api/status?site=west", "");
     assert_eq!(code, 404);
     assert!(body.contains("north, south, east"), "{body}");
-    // The desk is served at north.
+    // The desk is served at north, and at south and east on their own addresses.
     let (code, _) = get(&authority, "/desk", "");
     assert_eq!(code, 200);
+    for desk in &other_desks {
+        let (code, _) = get(desk, "/desk", "");
+        assert_eq!(code, 200, "the desk at {desk}");
+    }
 }
