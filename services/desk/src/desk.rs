@@ -112,6 +112,14 @@ impl Desk {
         Self::new(config, site, sink, DeskOptions { intake })
     }
 
+    /// Follows the site's events: a queued chat that the ACD ends by itself (queue full,
+    /// no agents, too long a wait, voicemail) is ended on the customer's page with a
+    /// message that says so, rather than left "queued". Give it every event the site
+    /// publishes (it ignores all but chats' terminal events).
+    pub fn follow(&self, events: &[hotline_core::event::Event]) {
+        self.inner.follow(events);
+    }
+
     /// The pages and sockets, under `/desk`; merge it into a site's router.
     pub fn router(&self) -> axum::Router {
         crate::ws::router(self.clone())
@@ -1120,6 +1128,35 @@ impl Inner {
                 contact,
                 "Sorry, we cannot take your chat right now. Please try again later.",
             );
+        }
+    }
+
+    /// See [`Desk::follow`].
+    pub(crate) fn follow(&self, events: &[hotline_core::event::Event]) {
+        use hotline_core::event::{ContactEventKind, EventBody};
+        for e in events {
+            let EventBody::Contact(c) = &e.body else {
+                continue;
+            };
+            if c.channel != Channel::Chat {
+                continue;
+            }
+            let say = match &c.kind {
+                ContactEventKind::Failed { .. } => {
+                    "Sorry, no agent can take your chat right now. Please try again later."
+                }
+                ContactEventKind::Voicemail { .. } => {
+                    "Sorry, no agent can take your chat right now. We have your message and will get back to you."
+                }
+                _ => continue,
+            };
+            let queued = matches!(
+                self.lock().hub.get_mut(&c.contact).map(|chat| &chat.state),
+                Some(ChatState::Queued { .. })
+            );
+            if queued {
+                self.end_chat(c.contact, say);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hotline_core::event::{ContactEventKind, EventBody};
@@ -240,6 +241,37 @@ async fn a_customer_who_leaves_while_queued_is_an_abandon() {
         .request(json!({"type": "message", "text": "hello?"}))
         .await;
     assert_eq!(r["code"], "unknown_session", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_the_acd_ends_by_itself_ends_on_the_customers_page_with_a_reason() {
+    // Nobody logged in, and web chats may wait 1 s before the queue disconnects them.
+    let site = support::SITE.replace(
+        "name = \"Web chat\"\n",
+        "name = \"Web chat\"\nmax_wait_secs = 1\non_max_wait = { action = \"disconnect\" }\n",
+    );
+    let scripted: support::MakeIntake = Box::new(|config, _, _| {
+        Arc::new(hotline_desk::intake::ScriptedIntake::new(Arc::new(
+            config.clone(),
+        )))
+    });
+    let served =
+        Served::start_with(&site, support::desk_config(""), support::PASSWORD, scripted).await;
+    let (mut cust, _, contact) = customer(&served, "Zhang Wei", "returns").await;
+    served
+        .event("failed", |e| is_contact(e, &contact, "failed"))
+        .await;
+    cust.wait("the reason", |f| {
+        f["type"] == "message"
+            && f["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("no agent can take your chat"))
+    })
+    .await;
+    cust.wait("the chat ended", |f| {
+        f["type"] == "chat" && f["state"] == "ended"
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -230,6 +230,9 @@ impl Overflow {
             let mine = s.summary(&me);
             s.tenants()
                 .flat_map(|t| t.queues.values().map(move |q| (t, q)))
+                // A chat's customer is connected to this site's desk, which has no link to
+                // another site's yet: chats stay (a policy on a chat queue is not used).
+                .filter(|(_, q)| q.channel != hotline_core::channel::Channel::Chat)
                 .filter_map(|(t, q)| {
                     let policy = q.overflow.as_ref()?;
                     let expected = mine

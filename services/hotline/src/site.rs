@@ -640,6 +640,7 @@ impl SiteRuntime {
         match (desk, &started) {
             (Some(desk), Some(started)) => {
                 let desk = build_desk(&started.site, desk, started.publisher.clone())?;
+                let _ = started.desk_tap.set(desk.clone());
                 api = api.merge(desk.router());
             }
             (Some(_), None) => {
@@ -676,6 +677,14 @@ impl SiteRuntime {
             "(witness)"
         } else {
             &self.site
+        }
+    }
+
+    /// Has `desk` (served elsewhere, over this site's ACD) follow the site's events, so
+    /// it ends the chats the ACD ends.
+    pub fn follow_with(&self, desk: &hotline_desk::Desk) {
+        if let Some(started) = &self.started {
+            let _ = started.desk_tap.set(desk.clone());
         }
     }
 
@@ -744,12 +753,15 @@ async fn start_acd(
     let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
     let (logins_tx, logins_rx) = tokio::sync::mpsc::unbounded_channel();
     let (promise_tx, promise_rx) = tokio::sync::mpsc::unbounded_channel();
+    let desk_tap: Arc<std::sync::OnceLock<hotline_desk::Desk>> =
+        Arc::new(std::sync::OnceLock::new());
     let acd_site = Site::start(
         acd.clone(),
         SiteOptions {
             sink: Arc::new(SiteSink {
                 publisher: publisher.clone(),
                 also,
+                desk: desk_tap.clone(),
                 demo: config.load.is_some().then(|| events_tx.clone()),
                 logins: logins_tx,
                 promises: promise_tx,
@@ -832,6 +844,7 @@ async fn start_acd(
     }
     Ok(Started {
         site: acd_site,
+        desk_tap,
         publisher,
         summaries,
         overflow,
@@ -842,6 +855,7 @@ async fn start_acd(
 /// A site's running ACD and what goes with it.
 struct Started {
     site: Site,
+    desk_tap: Arc<std::sync::OnceLock<hotline_desk::Desk>>,
     publisher: Arc<Publisher>,
     summaries: tokio::task::JoinHandle<()>,
     overflow: crate::overflow::Overflow,
@@ -853,6 +867,8 @@ struct Started {
 struct SiteSink {
     publisher: Arc<Publisher>,
     also: Option<Arc<dyn hotline_core::event::EventSink>>,
+    /// The site's desk, once it runs: it ends the chats the ACD ends.
+    desk: Arc<std::sync::OnceLock<hotline_desk::Desk>>,
     demo: Option<tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>>,
     logins: tokio::sync::mpsc::UnboundedSender<(AgentId, bool)>,
     promises: tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>,
@@ -864,6 +880,9 @@ impl hotline_core::event::EventSink for SiteSink {
         self.publisher.publish(events);
         if let Some(also) = &self.also {
             also.publish(events);
+        }
+        if let Some(desk) = self.desk.get() {
+            desk.follow(events);
         }
         for e in events {
             if let EventBody::Agent(a) = &e.body {

@@ -103,6 +103,7 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
         let sites = start_sites(&config, &args, &desk_config, publisher.clone()).await?;
         let north = sites[0].acd.clone().context("north runs an ACD")?;
         let desk = build_desk(&north, demo_desk(&desk_config, &config)?, publisher.clone())?;
+        sites[0].follow_with(&desk);
 
         println!(
             "Hotline is up: {} sites ({}) in one routing group, each with {} queue(s) and {} agent(s) configured.",
@@ -276,9 +277,11 @@ async fn start_sites(
         simulated[north_n..north_n + south_n].to_vec(),
         simulated[north_n + south_n..].to_vec(),
     ];
+    // Voice queues only: a chat cannot move to another site's desk yet.
     let policies: Vec<OverflowPolicyConfig> = config
         .queues
         .iter()
+        .filter(|q| q.channel != hotline_core::channel::Channel::Chat)
         .map(|q| OverflowPolicyConfig {
             tenant: q.tenant.to_string(),
             queue: q.id.to_string(),

@@ -112,6 +112,21 @@ queue = "help"
     DeskConfig::from_toml(&text, "test-desk.toml").expect("the test desk config is valid")
 }
 
+/// The site's sink in these tests: every event recorded, and given to the desk.
+struct Tap {
+    memory: Arc<MemorySink>,
+    desk: std::sync::OnceLock<Desk>,
+}
+
+impl hotline_core::event::EventSink for Tap {
+    fn publish(&self, events: &[Event]) {
+        self.memory.publish(events);
+        if let Some(desk) = self.desk.get() {
+            desk.follow(events);
+        }
+    }
+}
+
 /// A site and its desk, served on 127.0.0.1.
 pub struct Served {
     /// The site.
@@ -149,10 +164,15 @@ impl Served {
     ) -> Served {
         let events = Arc::new(MemorySink::default());
         let config = SiteConfig::from_toml(site, "test-site.toml").expect("valid site");
+        // The site's events are recorded and followed by the desk, as `hotline site` does.
+        let tap = Arc::new(Tap {
+            memory: events.clone(),
+            desk: std::sync::OnceLock::new(),
+        });
         let site = Site::start(
             config,
             SiteOptions {
-                sink: events.clone(),
+                sink: tap.clone(),
                 clock: Arc::new(SystemClock),
                 ids: IdSource::Random,
                 shards: 2,
@@ -168,6 +188,7 @@ impl Served {
             hotline_desk::DeskOptions { intake },
         )
         .expect("the desk starts");
+        let _ = tap.desk.set(desk.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
