@@ -12,7 +12,10 @@
 //! openraft's own `benchmarks/minimal` is the baseline the issue compares the in-memory
 //! figure with; it runs an in-memory log and an in-process network of function calls,
 //! so it measures openraft alone, where this measures openraft plus gRPC, postcard and
-//! redb. The README says how to run the two side by side.
+//! redb. `--network in-process` takes gRPC out: the same replicas, stores and state
+//! machine talk through [`Router::direct`], one function call per message, so what is
+//! left beside openraft is our store and state machine. The README says how to run the
+//! two side by side.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +27,10 @@ use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use hdrhistogram::Histogram;
 use hotline_core::ids::{QueueId, SiteId, SkillId, TenantId};
-use hotline_routing::node::{NodeConfig, RaftTiming, RoutingNode};
+use hotline_routing::node::{NodeConfig, RaftBatching, RaftTiming, RoutingNode};
 use hotline_routing::state::{Command, Queue, QueueSummary, Response, SkillReady, TenantSpec};
 use hotline_routing::store::{Durability, FsyncStats, StoreConfig};
+use hotline_routing::testing::Router;
 use hotline_routing::typ::SiteNode;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
@@ -68,6 +72,16 @@ pub struct RaftArgs {
     /// Most log entries the store folds into one redb commit.
     #[arg(long, default_value_t = StoreConfig::default().max_batch)]
     pub max_batch: usize,
+    /// How replicas reach one another: `grpc` (each its own server on 127.0.0.1, what a
+    /// site runs) or `in-process` (function calls, as openraft's own benchmark).
+    #[arg(long, value_enum, default_value_t = NetworkArg::Grpc)]
+    pub network: NetworkArg,
+    /// Most log entries in one `AppendEntries` to a follower.
+    #[arg(long, default_value_t = RaftBatching::default().max_payload_entries)]
+    pub max_payload_entries: u64,
+    /// Replicate entries once the leader's log accepted them, before they are durable there.
+    #[arg(long)]
+    pub broadcast_on_append: bool,
     /// Where durable replicas keep their files (a fresh temporary directory inside it);
     /// default: the system's temporary directory. Put it on the disk you mean to measure.
     #[arg(long)]
@@ -91,6 +105,15 @@ pub enum DurabilityArg {
     Both,
 }
 
+/// `--network`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkArg {
+    /// gRPC on loopback, one server per replica.
+    Grpc,
+    /// `Router::direct`: one function call per message.
+    InProcess,
+}
+
 /// `--payload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PayloadArg {
@@ -109,8 +132,15 @@ pub fn raft(args: RaftArgs) -> anyhow::Result<()> {
             SITES.len()
         );
     }
-    if args.clients == 0 || args.writes == 0 || args.batch == 0 || args.max_batch == 0 {
-        bail!("--clients, --writes, --batch and --max-batch must be positive");
+    if args.clients == 0
+        || args.writes == 0
+        || args.batch == 0
+        || args.max_batch == 0
+        || args.max_payload_entries == 0
+    {
+        bail!(
+            "--clients, --writes, --batch, --max-batch and --max-payload-entries must be positive"
+        );
     }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = args.workers {
@@ -141,6 +171,9 @@ pub fn raft(args: RaftArgs) -> anyhow::Result<()> {
             "writes": args.writes,
             "payload": payload_name(args.payload),
             "max_batch": args.max_batch,
+            "network": network_name(args.network),
+            "max_payload_entries": args.max_payload_entries,
+            "broadcast_on_append": args.broadcast_on_append,
             "runs": runs.iter().map(Run::to_json).collect::<Vec<_>>(),
         });
         println!("{report}");
@@ -219,6 +252,13 @@ fn durability_name(d: Durability) -> &'static str {
     }
 }
 
+fn network_name(n: NetworkArg) -> &'static str {
+    match n {
+        NetworkArg::Grpc => "grpc",
+        NetworkArg::InProcess => "in-process",
+    }
+}
+
 fn payload_name(p: PayloadArg) -> &'static str {
     match p {
         PayloadArg::Noop => "noop",
@@ -228,12 +268,22 @@ fn payload_name(p: PayloadArg) -> &'static str {
 
 fn print_run(args: &RaftArgs, run: &Run) {
     println!(
-        "routing group, {} replicas over gRPC on loopback, {} store, {} clients × batch {}, {} payload",
+        "routing group, {} replicas over {}, {} store, {} clients × batch {}, {} payload, {} entries per append{}",
         args.replicas,
+        match args.network {
+            NetworkArg::Grpc => "gRPC on loopback",
+            NetworkArg::InProcess => "in-process calls",
+        },
         durability_name(run.durability),
         args.clients,
         args.batch,
         payload_name(args.payload),
+        args.max_payload_entries,
+        if args.broadcast_on_append {
+            ", broadcast on append"
+        } else {
+            ""
+        },
     );
     println!(
         "  {:>10.0} commits/s  ({} writes in {:.2} s); commit latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
@@ -279,7 +329,7 @@ async fn run(args: &RaftArgs, durability: Durability) -> anyhow::Result<Run> {
             Durability::InMemory => StoreConfig::in_memory(),
         }
     };
-    let nodes = start_group(args.replicas, dir.path(), &store).await?;
+    let nodes = start_group(args, dir.path(), &store).await?;
     let result = measure(args, durability, &nodes).await;
     for node in &nodes {
         node.shutdown().await;
@@ -288,10 +338,12 @@ async fn run(args: &RaftArgs, durability: Durability) -> anyhow::Result<Run> {
 }
 
 async fn start_group(
-    replicas: u64,
+    args: &RaftArgs,
     dir: &Path,
     store: &StoreConfig,
 ) -> anyhow::Result<Vec<RoutingNode>> {
+    let replicas = args.replicas;
+    let router = Router::direct();
     let mut listeners = Vec::new();
     let mut members = BTreeMap::new();
     for id in 1..=replicas {
@@ -318,12 +370,16 @@ async fn start_group(
             data_dir: dir.join(site),
             store: store.clone(),
             timing: RaftTiming::default(),
+            batching: RaftBatching {
+                max_payload_entries: args.max_payload_entries,
+                broadcast_on_append: args.broadcast_on_append,
+            },
         };
-        nodes.push(
-            RoutingNode::start(config, listener)
-                .await
-                .with_context(|| format!("starting replica {id}"))?,
-        );
+        let node = match args.network {
+            NetworkArg::Grpc => RoutingNode::start(config, listener).await,
+            NetworkArg::InProcess => RoutingNode::start_in_process(config, listener, &router).await,
+        };
+        nodes.push(node.with_context(|| format!("starting replica {id}"))?);
     }
     nodes[0].bootstrap(members).await?;
     Ok(nodes)

@@ -576,6 +576,7 @@ impl SiteRuntime {
                 data_dir: config.data_dir.clone(),
                 store,
                 timing: config.timing(),
+                batching: Default::default(),
             },
             rpc,
             tonic::service::Routes::new(link),

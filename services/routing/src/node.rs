@@ -51,6 +51,29 @@ pub struct NodeConfig {
     pub store: StoreConfig,
     /// Raft's timings.
     pub timing: RaftTiming,
+    /// How much Raft folds into one replication message.
+    pub batching: RaftBatching,
+}
+
+/// How much Raft folds into one message to a follower: larger batches carry a burst of
+/// writes in fewer round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftBatching {
+    /// Most log entries in one `AppendEntries` (openraft's `max_payload_entries`).
+    pub max_payload_entries: u64,
+    /// Replicate entries as soon as the leader's log accepted them, before they are
+    /// durable there (openraft's `broadcast_submitted_on_append`); off by default, since
+    /// earlier sends carry fewer entries each.
+    pub broadcast_on_append: bool,
+}
+
+impl Default for RaftBatching {
+    fn default() -> Self {
+        Self {
+            max_payload_entries: 300,
+            broadcast_on_append: false,
+        }
+    }
 }
 
 /// Raft's timings, tuned so a lost leader is replaced well within a second.
@@ -264,6 +287,42 @@ impl RoutingNode {
         listener: TcpListener,
         extra: tonic::service::Routes,
     ) -> Result<Self, NodeError> {
+        let network = GrpcNetwork::new(config.id);
+        Self::start_on(config, listener, extra, network, |_| {}).await
+    }
+
+    /// As [`start`](Self::start), but replicas reach one another through `router`'s
+    /// in-process network (a [`Router::direct`](crate::testing::Router::direct) one for
+    /// benchmarks) instead of gRPC; the admin service is still served on `listener`, and
+    /// a write made at a follower is still forwarded over gRPC.
+    #[cfg(feature = "testing")]
+    pub async fn start_in_process(
+        config: NodeConfig,
+        listener: TcpListener,
+        router: &crate::testing::Router,
+    ) -> Result<Self, NodeError> {
+        let network = router.network(config.id);
+        let id = config.id;
+        let extra = tonic::service::Routes::default();
+        Self::start_on(config, listener, extra, network, |raft| {
+            router.register(id, raft.clone());
+        })
+        .await
+    }
+
+    /// Starts a replica whose Raft talks through `network`; `started` sees its Raft before
+    /// any write reaches it.
+    async fn start_on<N>(
+        config: NodeConfig,
+        listener: TcpListener,
+        extra: tonic::service::Routes,
+        network: N,
+        started: impl FnOnce(&Raft),
+    ) -> Result<Self, NodeError>
+    where
+        N: openraft::network::RaftNetworkFactory<TypeConfig>,
+        N::Network: openraft::network::NetSnapshot<TypeConfig, SnapshotData = Vec<u8>>,
+    {
         let id = config.id;
         let addr = listener.local_addr().map_err(|e| NodeError::Serve {
             id,
@@ -280,6 +339,8 @@ impl RoutingNode {
             // a snapshot, and snapshot often enough that a restart replays little.
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
             max_in_snapshot_log_to_keep: 5_000,
+            max_payload_entries: config.batching.max_payload_entries,
+            broadcast_submitted_on_append: Some(config.batching.broadcast_on_append),
             ..Default::default()
         }
         .validate()
@@ -304,12 +365,13 @@ impl RoutingNode {
             })??;
         let state = sm.state_handle();
         let fsync = log.fsync_meter();
-        let raft = Raft::new(id, Arc::new(raft_config), GrpcNetwork::new(id), log, sm)
+        let raft = Raft::new(id, Arc::new(raft_config), network, log, sm)
             .await
             .map_err(|e| NodeError::Stopped {
                 id,
                 reason: e.to_string(),
             })?;
+        started(&raft);
 
         let (stop, mut stopped) = watch::channel(false);
         let raft_service = RaftService::new(raft.clone()).into_server();

@@ -23,6 +23,7 @@ async fn start(id: u64, site: &str, dir: &Path, listener: TcpListener) -> Result
         data_dir: dir.join(site),
         store: StoreConfig::default(),
         timing: RaftTiming::default(),
+        batching: Default::default(),
     };
     Ok(RoutingNode::start(config, listener).await?)
 }

@@ -10,6 +10,12 @@
 //!
 //! Delays are `tokio::time::sleep`s, so under a paused clock they cost no real time, and every
 //! random draw comes from one generator seeded at [`Router::new`].
+//!
+//! [`Router::direct`] is the same network without the fault machinery: no timers, no draws,
+//! no second look at the link for the reply; a message is one function call to the target's
+//! Raft, as in openraft's own `benchmarks/minimal`. `hotline bench raft --network in-process`
+//! runs on it to measure the replicas without gRPC. Cuts and crashes still answer
+//! [`RPCError::Unreachable`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -86,6 +92,21 @@ where
     faults: LinkFaults,
     /// Counters.
     stats: RouterStats,
+    /// Made by [`Router::direct`]: messages are plain calls, [`Fabric::faults`] are not drawn.
+    direct: bool,
+}
+
+/// How one message travels.
+enum Route<SM>
+where
+    SM: RaftStateMachine<TypeConfig>,
+{
+    /// A direct network's plain call to this target.
+    Direct(openraft::Raft<TypeConfig, SM>),
+    /// A direct network's target is down or the link is cut.
+    Unreachable,
+    /// Through the fault gate: [`Router::leg`] decides.
+    Gate,
 }
 
 /// What the gate decided for one leg of a message.
@@ -128,6 +149,18 @@ where
 {
     /// A perfect network with no replica yet, whose faults will be drawn from `seed`.
     pub fn new(seed: u64) -> Self {
+        Self::with_mode(seed, false)
+    }
+
+    /// A network that never delays or loses a message and sets no timers: each request is
+    /// one call to the target's Raft, for measuring replicas without a transport. Cuts and
+    /// unregistered targets still answer unreachable; [`set_faults`](Self::set_faults) is
+    /// refused (it panics), since this network never draws them.
+    pub fn direct() -> Self {
+        Self::with_mode(0, true)
+    }
+
+    fn with_mode(seed: u64, direct: bool) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Fabric {
                 rng: Pcg64Mcg::seed_from_u64(seed),
@@ -135,6 +168,7 @@ where
                 cut: BTreeSet::new(),
                 faults: LinkFaults::default(),
                 stats: RouterStats::default(),
+                direct,
             })),
         }
     }
@@ -168,8 +202,17 @@ where
     }
 
     /// Sets how every link that is up behaves from now on.
+    ///
+    /// # Panics
+    ///
+    /// On a [`Router::direct`] network, which never draws faults.
     pub fn set_faults(&self, faults: LinkFaults) {
-        self.lock().faults = faults;
+        let mut fabric = self.lock();
+        assert!(
+            !fabric.direct,
+            "Router::direct carries no link faults; use Router::new(seed)"
+        );
+        fabric.faults = faults;
     }
 
     /// How links behave now.
@@ -243,6 +286,26 @@ where
     /// What happened to the messages so far.
     pub fn stats(&self) -> RouterStats {
         self.lock().stats
+    }
+
+    /// How a message `from → to` goes: straight to its target on a [`Router::direct`]
+    /// network (counted as delivered), or through the gate.
+    fn route(&self, from: NodeId, to: NodeId) -> Route<SM> {
+        let mut fabric = self.lock();
+        if !fabric.direct {
+            return Route::Gate;
+        }
+        match fabric.nodes.get(&to) {
+            Some(raft) if !fabric.cut.contains(&(from, to)) => {
+                let raft = raft.clone();
+                fabric.stats.delivered += 1;
+                Route::Direct(raft)
+            }
+            _ => {
+                fabric.stats.unreachable += 1;
+                Route::Unreachable
+            }
+        }
     }
 
     /// Draws one leg of a message `from → to`: `None` if it cannot even be sent.
@@ -363,12 +426,22 @@ where
     {
         let (from, to) = (self.from, self.to);
         let router = &self.router;
-        let delay = match router.leg(from, to) {
-            None => {
-                return Err(Failure::Unreachable(format!(
-                    "replica {to} is down or the link {from} → {to} is cut"
-                )));
+        let unreachable = || {
+            Failure::Unreachable(format!(
+                "replica {to} is down or the link {from} → {to} is cut"
+            ))
+        };
+        match router.route(from, to) {
+            Route::Direct(target) => {
+                return call(target)
+                    .await
+                    .map_err(|e| Failure::Target(format!("replica {to}: {e}")));
             }
+            Route::Unreachable => return Err(unreachable()),
+            Route::Gate => {}
+        }
+        let delay = match router.leg(from, to) {
+            None => return Err(unreachable()),
             Some(Leg::Lost) => {
                 tokio::time::sleep(ttl).await;
                 return Err(Failure::Timeout(ttl));
