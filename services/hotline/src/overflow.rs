@@ -249,6 +249,9 @@ impl Overflow {
         });
         lock(&self.inner.busy).retain(|_, until| *until > Instant::now());
         lock(&self.inner.moved).retain(|_, (_, at)| at.elapsed() < Duration::from_secs(3600));
+        // Handshakes started this round per target: no more than it has ready agents
+        // (the others would only be refused).
+        let mut started: HashMap<SiteId, u32> = HashMap::new();
         for (tenant, queue, min_wait) in queues {
             let waiting = match self
                 .inner
@@ -314,9 +317,13 @@ impl Overflow {
                         self.attempt_event(&attempt, None, OverflowOutcome::NoSite, detail);
                     }
                     Ok(choice) => {
+                        let n = started.entry(choice.site.clone()).or_default();
+                        if *n >= choice.ready {
+                            continue;
+                        }
+                        *n += 1;
                         let me = self.clone();
-                        // Marked busy for the whole handshake (the backoff above is
-                        // extended when it ends).
+                        // Busy for the whole handshake; a backoff follows if it fails.
                         lock(&self.inner.busy)
                             .insert(contact, Instant::now() + Duration::from_secs(3600));
                         let span = tracing::info_span!("overflow", trace = %attempt.trace, contact = %contact, from = %self.inner.me, to = %choice.site);
