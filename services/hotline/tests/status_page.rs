@@ -6,10 +6,10 @@
 //! fails and says so, unless `HOTLINE_SKIP_BROWSER=1` is set. Screenshots land in
 //! `test-artifacts/status-page/` at the repository root.
 
+use hotline_testkit::browser::KillOnDrop;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,24 +19,8 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// How long the browser script may run; it has its own 120 s watchdog inside.
 const BROWSER_RUN: Duration = Duration::from_secs(180);
 
-/// The repository root: the status page script and the installed tools live there.
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
-
-// === impl KillOnDrop ===
-
-/// A child process that is killed and reaped however the test ends, panics included.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn repo_root() -> std::path::PathBuf {
+    hotline_testkit::browser::repo_root(env!("CARGO_MANIFEST_DIR"))
 }
 
 // === impl Hotline ===
@@ -114,88 +98,6 @@ impl Hotline {
     }
 }
 
-/// Whether the browser test can run; `Err` names what is missing.
-fn browser_prerequisites(root: &Path) -> Result<(), String> {
-    let needed = [
-        PathBuf::from("/usr/bin/chromium"),
-        root.join("ops/dev/node/node_modules/playwright-core/package.json"),
-    ];
-    let missing: Vec<String> = needed
-        .iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("missing {}", missing.join(" and ")))
-    }
-}
-
-/// Runs `program args` in `dir`, killing it after `limit`; returns its status and
-/// its stdout and stderr, interleaved line by line as they came.
-fn run_with_deadline(
-    program: &str,
-    args: &[&str],
-    dir: &Path,
-    limit: Duration,
-) -> (ExitStatus, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); is Node.js 20 installed?"));
-    let (lines, seen) = mpsc::channel();
-    let pipes: [Box<dyn Read + Send>; 2] = [
-        Box::new(child.stdout.take().expect("stdout is piped")),
-        Box::new(child.stderr.take().expect("stderr is piped")),
-    ];
-    for pipe in pipes {
-        let lines = lines.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-    }
-    drop(lines);
-    let mut child = KillOnDrop(child);
-    let mut output = String::new();
-    let mut record = |line: String| {
-        // Shown live with --nocapture, and in the failure report otherwise.
-        println!("{line}");
-        output.push_str(&line);
-        output.push('\n');
-    };
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match seen.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => record(line),
-            Err(_) => {
-                if let Some(status) = child.0.try_wait().expect("can wait for the child") {
-                    break status;
-                }
-                if Instant::now() >= deadline {
-                    panic!(
-                        "{program} {args:?} still running after {limit:?}; output so far:\n{output}"
-                    );
-                }
-            }
-        }
-    };
-    // What the child wrote just before it exited; a grandchild holding the pipes
-    // open must not hold the test up.
-    let grace = Instant::now() + Duration::from_secs(2);
-    while let Ok(line) = seen.recv_timeout(grace.saturating_duration_since(Instant::now())) {
-        record(line);
-    }
-    (status, output)
-}
-
 /// A raw HTTP/1.1 GET of `path` from `authority`; returns the status code and body.
 fn http_get(authority: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(authority).expect("can connect to the status page");
@@ -231,23 +133,13 @@ fn http_get(authority: &str, path: &str) -> (u16, String) {
 #[test]
 fn the_status_page_updates_live_and_speaks_chinese_in_a_real_browser() {
     let root = repo_root();
-    if let Err(missing) = browser_prerequisites(&root) {
-        if std::env::var("HOTLINE_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!(
-                "skipping the real-browser test of the status page: {missing} \
-                 (HOTLINE_SKIP_BROWSER=1); run ops/dev/install-browser to enable it"
-            );
-            return;
-        }
-        panic!(
-            "the real-browser test of the status page cannot run: {missing}. \
-             Run ops/dev/install-browser (or set HOTLINE_SKIP_BROWSER=1 to skip this test)."
-        );
+    if !hotline_testkit::browser::should_run(&root, "the status page") {
+        return;
     }
     let hotline = Hotline::up(&["--arrivals-per-hour", "6000"]);
     let artifacts = root.join("test-artifacts/status-page");
     let artifacts = artifacts.to_str().expect("a UTF-8 repository path");
-    let (status, output) = run_with_deadline(
+    let (status, output) = hotline_testkit::browser::run_with_deadline(
         "node",
         &[
             "services/hotline/tests/web/status_page.mjs",

@@ -13,13 +13,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, mpsc};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path as UrlPath, State};
@@ -31,103 +27,8 @@ use tokio::sync::Mutex;
 /// How long the browser script may run; it has its own 150 s watchdog inside.
 const BROWSER_RUN: Duration = Duration::from_secs(200);
 
-/// The repository root: the installed browser tools live there.
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("the repository root exists")
-}
-
-/// Whether the browser test can run; `Err` names what is missing.
-fn browser_prerequisites(root: &Path) -> Result<(), String> {
-    let needed = [
-        PathBuf::from("/usr/bin/chromium"),
-        root.join("ops/dev/node/node_modules/playwright-core/package.json"),
-    ];
-    let missing: Vec<String> = needed
-        .iter()
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("missing {}", missing.join(" and ")))
-    }
-}
-
-// === impl KillOnDrop ===
-
-/// A child process that is killed and reaped however the test ends, panics included.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `program args` in `dir`, killing it after `limit`; returns its status and its
-/// stdout and stderr, interleaved line by line as they came.
-fn run_with_deadline(
-    program: &str,
-    args: &[&str],
-    dir: &Path,
-    limit: Duration,
-) -> (ExitStatus, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}); is Node.js 20 installed?"));
-    let (lines, seen) = mpsc::channel();
-    let pipes: [Box<dyn Read + Send>; 2] = [
-        Box::new(child.stdout.take().expect("stdout is piped")),
-        Box::new(child.stderr.take().expect("stderr is piped")),
-    ];
-    for pipe in pipes {
-        let lines = lines.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                let _ = lines.send(line);
-            }
-        });
-    }
-    drop(lines);
-    let mut child = KillOnDrop(child);
-    let mut output = String::new();
-    let mut record = |line: String| {
-        println!("{line}");
-        output.push_str(&line);
-        output.push('\n');
-    };
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match seen.recv_timeout(Duration::from_millis(100)) {
-            Ok(line) => record(line),
-            Err(_) => {
-                if let Some(status) = child.0.try_wait().expect("can wait for the child") {
-                    break status;
-                }
-                if Instant::now() >= deadline {
-                    panic!(
-                        "{program} {args:?} still running after {limit:?}; output so far:\n{output}"
-                    );
-                }
-            }
-        }
-    };
-    let grace = Instant::now() + Duration::from_secs(2);
-    while let Ok(line) = seen.recv_timeout(grace.saturating_duration_since(Instant::now())) {
-        record(line);
-    }
-    (status, output)
+fn repo_root() -> std::path::PathBuf {
+    hotline_testkit::browser::repo_root(env!("CARGO_MANIFEST_DIR"))
 }
 
 // === control API ===
@@ -203,18 +104,8 @@ async fn publish_day(env: &Env) {
 async fn the_wallboard_updates_live_speaks_chinese_and_recovers_from_a_lost_server_in_a_real_browser()
  {
     let root = repo_root();
-    if let Err(missing) = browser_prerequisites(&root) {
-        if std::env::var("HOTLINE_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!(
-                "skipping the real-browser test of the wallboard: {missing} \
-                 (HOTLINE_SKIP_BROWSER=1); run ops/dev/install-browser to enable it"
-            );
-            return;
-        }
-        panic!(
-            "the real-browser test of the wallboard cannot run: {missing}. \
-             Run ops/dev/install-browser (or set HOTLINE_SKIP_BROWSER=1 to skip this test)."
-        );
+    if !hotline_testkit::browser::should_run(&root, "the wallboard") {
+        return;
     }
     let env = Env::new().await;
     let kpi = Running::start(&env, env.config(), SocketAddr::from(([127, 0, 0, 1], 0))).await;
@@ -244,7 +135,7 @@ async fn the_wallboard_updates_live_speaks_chinese_and_recovers_from_a_lost_serv
         .expect("a UTF-8 repository path")
         .to_owned();
     let (status, output) = tokio::task::spawn_blocking(move || {
-        run_with_deadline(
+        hotline_testkit::browser::run_with_deadline(
             "node",
             &[
                 "services/kpi/tests/wallboard.mjs",
