@@ -346,6 +346,21 @@ impl Actor for AgentShard {
     type State = ShardState;
     type Arguments = ShardArgs;
 
+    /// A shard that stops (the site stopping) publishes the events still waiting for
+    /// the next flush — the last logouts among them — rather than dropping them with
+    /// the flush message still in its mailbox.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<ShardMsg>,
+        state: &mut ShardState,
+    ) -> Result<(), ActorProcessingErr> {
+        if !state.pending_events.is_empty() {
+            state.sink.publish(&state.pending_events);
+            state.pending_events.clear();
+        }
+        Ok(())
+    }
+
     async fn pre_start(
         &self,
         myself: ActorRef<ShardMsg>,
