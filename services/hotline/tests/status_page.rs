@@ -136,7 +136,10 @@ fn the_status_page_updates_live_and_speaks_chinese_in_a_real_browser() {
     if !hotline_testkit::browser::should_run(&root, "the status page") {
         return;
     }
-    let hotline = Hotline::up(&["--arrivals-per-hour", "6000"]);
+    // North, whose page this is, has a fifth of the simulated agents (two of them):
+    // with the default 45 s talk time, 20 s could pass with neither answering
+    // (CI saw it). Short talks make an answer every few seconds.
+    let hotline = Hotline::up(&["--arrivals-per-hour", "6000", "--talk-secs", "2"]);
     let artifacts = root.join("test-artifacts/status-page");
     let artifacts = artifacts.to_str().expect("a UTF-8 repository path");
     let (status, output) = hotline_testkit::browser::run_with_deadline(
