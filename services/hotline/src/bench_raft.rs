@@ -1,7 +1,7 @@
 //! `hotline bench raft`: how fast the routing group commits.
 //!
 //! Starts `--replicas` real routing replicas in this process — each its own redb store
-//! (a file in a temporary directory, or redb's in-memory backend), its own openraft and
+//! (a file in a temporary directory, or the log in memory), its own openraft and
 //! its own gRPC server on 127.0.0.1 — bootstraps them into one group, and drives
 //! `--writes` commands at the leader from `--clients` concurrent clients, each keeping
 //! one write (or one `--batch` of writes) in flight. It reports commits per second,
@@ -49,7 +49,7 @@ pub struct RaftArgs {
     #[arg(long, default_value_t = 3)]
     pub replicas: u64,
     /// Where the replicas store: `durable` (a redb file each, fsynced per group commit),
-    /// `memory` (redb's in-memory backend), or `both`, one after the other.
+    /// `memory` (the log in memory, no fsync), or `both`, one after the other.
     #[arg(long, value_enum, default_value_t = DurabilityArg::Both)]
     pub durability: DurabilityArg,
     /// Concurrent clients, each with one write (or one batch) in flight at the leader.
@@ -99,7 +99,7 @@ pub struct RaftArgs {
 pub enum DurabilityArg {
     /// A redb file per replica, fsynced on every group commit.
     Durable,
-    /// redb's in-memory backend.
+    /// The log in memory, snapshots in redb's in-memory backend.
     Memory,
     /// Durable, then in memory.
     Both,
@@ -296,6 +296,16 @@ fn print_run(args: &RaftArgs, run: &Run) {
         run.latency.max() as f64 / 1000.0,
     );
     for r in &run.replicas {
+        if run.durability == Durability::InMemory {
+            // The log never reaches redb in memory; only snapshots do.
+            println!(
+                "  replica {} ({:>8}): log in memory (no fsync), {} snapshot writes",
+                r.id,
+                if r.leader { "leader" } else { "follower" },
+                r.commits,
+            );
+            continue;
+        }
         println!(
             "  replica {} ({:>8}): {:>7} store commits, {:>6.1} entries each; commit (fsync) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             r.id,
@@ -401,18 +411,18 @@ async fn leader(nodes: &[RoutingNode]) -> anyhow::Result<RoutingNode> {
 fn setup_commands(replicas: u64) -> anyhow::Result<Vec<Command>> {
     let tenant = TenantId::new("bench")?;
     let skills = vec![SkillId::new("billing")?, SkillId::new("sales")?];
-    let mut commands = vec![Command::AddTenant(TenantSpec {
+    let mut commands = vec![Command::AddTenant(Box::new(TenantSpec {
         id: tenant.clone(),
         name: "Bench".into(),
         provider: None,
         skills,
-    })];
+    }))];
     for i in 0..SUMMARY_QUEUES {
-        commands.push(Command::AddQueue(Queue::new(
+        commands.push(Command::AddQueue(Box::new(Queue::new(
             tenant.clone(),
             QueueId::new(format!("q{i}"))?,
             vec![],
-        )));
+        ))));
     }
     for id in 1..=replicas {
         let site = SITES[id as usize - 1];

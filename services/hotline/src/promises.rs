@@ -144,7 +144,7 @@ impl Promises {
             .get(&contact)
             .cloned()
             .unwrap_or_else(|| format!("contact {contact}"));
-        let command = Command::CreatePromise(NewPromise {
+        let command = Command::CreatePromise(Box::new(NewPromise {
             site: me.me.clone(),
             kind,
             tenant: e.tenant.clone(),
@@ -153,7 +153,7 @@ impl Promises {
             note,
             contact: Some(contact),
             at_ms: now_ms(),
-        });
+        }));
         let id = match me.node.write(command).await {
             Ok(w) => match w.response {
                 Response::Created { id } => id,

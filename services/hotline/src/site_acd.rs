@@ -128,12 +128,12 @@ pub fn seed(config: &SiteConfig, state: &RoutingState) -> Option<Command> {
     }
     for t in &config.tenants {
         if state.tenant(&t.id).is_none() {
-            commands.push(Command::AddTenant(TenantSpec {
+            commands.push(Command::AddTenant(Box::new(TenantSpec {
                 id: t.id.clone(),
                 name: t.name.clone(),
                 provider: t.provider.clone(),
                 skills: t.skills.clone(),
-            }));
+            })));
         }
     }
     // Queues may name each other (overflow, widening), even in a cycle, and the state
@@ -145,9 +145,9 @@ pub fn seed(config: &SiteConfig, state: &RoutingState) -> Option<Command> {
             let full = queue(q);
             let bare = without_queue_references(&full);
             if bare != full {
-                linked.push(Command::UpdateQueue(full));
+                linked.push(Command::UpdateQueue(Box::new(full)));
             }
-            commands.push(Command::AddQueue(bare));
+            commands.push(Command::AddQueue(Box::new(bare)));
         }
     }
     commands.extend(linked);
@@ -155,7 +155,7 @@ pub fn seed(config: &SiteConfig, state: &RoutingState) -> Option<Command> {
         if state.agent(&a.id).is_none()
             && let Some(profile) = agent(a)
         {
-            commands.push(Command::AddAgent(profile));
+            commands.push(Command::AddAgent(Box::new(profile)));
         }
     }
     (!commands.is_empty()).then_some(Command::Batch(commands))
@@ -326,7 +326,7 @@ pub async fn set_overflow_policies(
                 break;
             }
             q.overflow = Some(policy.clone());
-            match node.write(Command::UpdateQueue(q)).await {
+            match node.write(Command::UpdateQueue(Box::new(q))).await {
                 Ok(_) => {
                     tracing::info!(%tenant, %queue, "cross-site overflow policy set");
                     break;

@@ -392,6 +392,8 @@ impl RoutingNode {
         let server = tokio::spawn(async move {
             let result = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
+                .initial_stream_window_size(crate::network::STREAM_WINDOW_BYTES)
+                .initial_connection_window_size(crate::network::CONNECTION_WINDOW_BYTES)
                 .add_routes(extra)
                 .add_service(raft_service)
                 .add_service(admin)

@@ -46,7 +46,8 @@ pub enum Durability {
     /// A file on disk, every commit fsynced before Raft hears it is done: what a replica runs.
     #[default]
     Durable,
-    /// redb's in-memory backend: nothing survives the process, commits cost no fsync. For
+    /// The log in memory as openraft hands it over (snapshots in redb's in-memory backend):
+    /// nothing survives the process, appends cost no encoding and no fsync. For
     /// tests and simulated clusters.
     InMemory,
 }
@@ -84,7 +85,7 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
-    /// The defaults with redb's in-memory backend, for tests and simulated clusters.
+    /// The defaults in memory ([`Durability::InMemory`]), for tests and simulated clusters.
     pub fn in_memory() -> Self {
         Self {
             durability: Durability::InMemory,

@@ -51,7 +51,7 @@ fn add_site(name: &str, node_id: u64) -> Command {
 }
 
 fn create_promise(owner: &SiteId, customer: &str, at_ms: u64) -> Command {
-    Command::CreatePromise(NewPromise {
+    Command::CreatePromise(Box::new(NewPromise {
         site: owner.clone(),
         kind: PromiseKind::Callback,
         tenant: tenant(),
@@ -60,27 +60,27 @@ fn create_promise(owner: &SiteId, customer: &str, at_ms: u64) -> Command {
         note: String::new(),
         contact: None,
         at_ms,
-    })
+    }))
 }
 
 /// A tenant with one queue, and one site per replica.
 fn setup() -> Vec<Command> {
     let billing = SkillId::new("billing").unwrap();
     let mut commands = vec![
-        Command::AddTenant(TenantSpec {
+        Command::AddTenant(Box::new(TenantSpec {
             id: tenant(),
             name: "Acme".into(),
             provider: None,
             skills: vec![billing.clone()],
-        }),
-        Command::AddQueue(Queue::new(
+        })),
+        Command::AddQueue(Box::new(Queue::new(
             tenant(),
             queue(),
             vec![SkillRequirement {
                 skill: billing,
                 min: Proficiency::MIN,
             }],
-        )),
+        ))),
     ];
     for (id, name) in SITES {
         commands.push(add_site(name, id));

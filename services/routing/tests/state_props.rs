@@ -156,32 +156,32 @@ fn preamble() -> Vec<Command> {
         });
     }
     for t in 0..TENANTS.len() {
-        out.push(Command::AddTenant(TenantSpec {
+        out.push(Command::AddTenant(Box::new(TenantSpec {
             id: tenant(t),
             name: String::new(),
             provider: None,
             skills: vec![skill(0), skill(1)],
-        }));
+        })));
         for q in 0..QUEUES.len() {
-            out.push(Command::AddQueue(Queue::new(
+            out.push(Command::AddQueue(Box::new(Queue::new(
                 tenant(t),
                 queue(q),
                 vec![SkillRequirement {
                     skill: skill(q),
                     min: level(2),
                 }],
-            )));
+            ))));
         }
     }
     for a in 0..AGENTS.len() {
-        out.push(Command::AddAgent(AgentProfile::new(
+        out.push(Command::AddAgent(Box::new(AgentProfile::new(
             agent(a),
             tenant(a),
             vec![Skill {
                 skill: skill(0),
                 level: level(3),
             }],
-        )));
+        ))));
     }
     out
 }
@@ -243,9 +243,9 @@ fn resolve(state: &RoutingState, op: &Op, clock: u64) -> Command {
                 }],
             });
             if *add {
-                Command::AddQueue(queue)
+                Command::AddQueue(Box::new(queue))
             } else {
-                Command::UpdateQueue(queue)
+                Command::UpdateQueue(Box::new(queue))
             }
         }
         Op::RemoveQueue(t, q) => Command::RemoveQueue {
@@ -270,9 +270,9 @@ fn resolve(state: &RoutingState, op: &Op, clock: u64) -> Command {
                     .collect(),
             );
             if *add {
-                Command::AddAgent(profile)
+                Command::AddAgent(Box::new(profile))
             } else {
-                Command::UpdateAgent(profile)
+                Command::UpdateAgent(Box::new(profile))
             }
         }
         Op::RemoveAgent(a) => Command::RemoveAgent { id: agent(*a) },
@@ -309,7 +309,7 @@ fn resolve(state: &RoutingState, op: &Op, clock: u64) -> Command {
                 })
                 .collect(),
         },
-        Op::Create(s, t, q) => Command::CreatePromise(NewPromise {
+        Op::Create(s, t, q) => Command::CreatePromise(Box::new(NewPromise {
             site: site(*s),
             kind: PromiseKind::Callback,
             tenant: tenant(*t),
@@ -318,7 +318,7 @@ fn resolve(state: &RoutingState, op: &Op, clock: u64) -> Command {
             note: String::new(),
             contact: None,
             at_ms: clock,
-        }),
+        })),
         Op::Claim(p, s) => Command::ClaimPromise {
             id: pick(*p),
             site: site(*s),

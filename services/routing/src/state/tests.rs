@@ -57,22 +57,22 @@ impl Fixture {
                 at_ms: 0,
             });
         }
-        f.ok(Command::AddTenant(TenantSpec {
+        f.ok(Command::AddTenant(Box::new(TenantSpec {
             id: tenant(),
             name: "Acme".into(),
             provider: None,
             skills: vec![skill("billing"), skill("mandarin")],
-        }));
-        f.ok(Command::AddQueue(Queue::new(
+        })));
+        f.ok(Command::AddQueue(Box::new(Queue::new(
             tenant(),
             queue_id("billing"),
             vec![req("billing", 2)],
-        )));
-        f.ok(Command::AddAgent(AgentProfile::new(
+        ))));
+        f.ok(Command::AddAgent(Box::new(AgentProfile::new(
             agent_id("ann"),
             tenant(),
             vec![has("billing", 3)],
-        )));
+        ))));
         f
     }
 
@@ -101,7 +101,7 @@ impl Fixture {
     }
 
     fn create_promise(&mut self, at: &str) -> PromiseId {
-        match self.ok(Command::CreatePromise(NewPromise {
+        match self.ok(Command::CreatePromise(Box::new(NewPromise {
             site: site(at),
             kind: PromiseKind::Callback,
             tenant: tenant(),
@@ -110,7 +110,7 @@ impl Fixture {
             note: String::new(),
             contact: None,
             at_ms: 10,
-        })) {
+        }))) {
             Response::Created { id } => id,
             other => panic!("expected Created, got {other:?}"),
         }
@@ -149,7 +149,7 @@ impl Fixture {
                 })
                 .collect(),
         });
-        self.ok(Command::UpdateQueue(q));
+        self.ok(Command::UpdateQueue(Box::new(q)));
     }
 }
 
@@ -173,11 +173,11 @@ fn row(ready: u32, expected_wait_ms: u64) -> QueueSummary {
 #[test]
 fn queue_naming_unknown_skill_is_refused_and_nothing_changes() {
     let mut f = Fixture::new();
-    let refusal = f.refused(Command::AddQueue(Queue::new(
+    let refusal = f.refused(Command::AddQueue(Box::new(Queue::new(
         tenant(),
         queue_id("sales"),
         vec![req("french", 1)],
-    )));
+    ))));
     assert_eq!(
         refusal,
         Refusal::Unknown {
@@ -195,11 +195,11 @@ fn queue_naming_unknown_skill_is_refused_and_nothing_changes() {
 #[test]
 fn duplicate_ids_are_refused() {
     let mut f = Fixture::new();
-    let r = f.refused(Command::AddQueue(Queue::new(
+    let r = f.refused(Command::AddQueue(Box::new(Queue::new(
         tenant(),
         queue_id("billing"),
         vec![],
-    )));
+    ))));
     assert!(
         matches!(r, Refusal::Duplicate { kind: ItemKind::Queue, ref id } if id == "acme/billing")
     );
@@ -219,12 +219,12 @@ fn duplicate_ids_are_refused() {
         ),
         "{r}"
     );
-    let r = f.refused(Command::AddTenant(TenantSpec {
+    let r = f.refused(Command::AddTenant(Box::new(TenantSpec {
         id: TenantId::new("beta").unwrap(),
         name: String::new(),
         provider: None,
         skills: vec![skill("a"), skill("a")],
-    }));
+    })));
     assert!(
         matches!(
             r,
@@ -240,11 +240,11 @@ fn duplicate_ids_are_refused() {
 #[test]
 fn updating_a_queue_that_does_not_exist_is_refused() {
     let mut f = Fixture::new();
-    let r = f.refused(Command::UpdateQueue(Queue::new(
+    let r = f.refused(Command::UpdateQueue(Box::new(Queue::new(
         tenant(),
         queue_id("nope"),
         vec![],
-    )));
+    ))));
     assert!(
         matches!(
             r,
@@ -269,28 +269,28 @@ fn overflow_to_a_site_that_does_not_exist_is_refused() {
             penalty_ms: 0,
         }],
     });
-    let r = f.refused(Command::AddQueue(q.clone()));
+    let r = f.refused(Command::AddQueue(Box::new(q.clone())));
     assert!(r.to_string().contains("unknown site \"atlantis\""), "{r}");
     q.overflow.as_mut().unwrap().targets[0].site = site("south");
     q.overflow.as_mut().unwrap().after_wait_secs = None;
-    let r = f.refused(Command::AddQueue(q));
+    let r = f.refused(Command::AddQueue(Box::new(q)));
     assert!(r.to_string().contains("has no trigger"), "{r}");
 }
 
 #[test]
 fn agent_profile_with_unknown_tenant_or_skill_is_refused() {
     let mut f = Fixture::new();
-    let r = f.refused(Command::AddAgent(AgentProfile::new(
+    let r = f.refused(Command::AddAgent(Box::new(AgentProfile::new(
         agent_id("bob"),
         TenantId::new("ghost").unwrap(),
         vec![],
-    )));
+    ))));
     assert!(r.to_string().contains("unknown tenant \"ghost\""), "{r}");
-    let r = f.refused(Command::AddAgent(AgentProfile::new(
+    let r = f.refused(Command::AddAgent(Box::new(AgentProfile::new(
         agent_id("bob"),
         tenant(),
         vec![has("juggling", 2)],
-    )));
+    ))));
     assert_eq!(
         r.to_string(),
         "agent bob (tenant acme) names unknown skill \"juggling\""
@@ -322,11 +322,11 @@ fn deleting_a_skill_still_referenced_is_refused_and_allowed_once_free() {
         "skill \"acme/billing\" is still referenced by queue acme/billing; remove or change that first"
     );
     // mandarin is named by an agent only.
-    f.ok(Command::UpdateAgent(AgentProfile::new(
+    f.ok(Command::UpdateAgent(Box::new(AgentProfile::new(
         agent_id("ann"),
         tenant(),
         vec![has("mandarin", 5)],
-    )));
+    ))));
     let r = f.refused(Command::RemoveSkill {
         tenant: tenant(),
         skill: skill("mandarin"),
@@ -387,7 +387,7 @@ fn queue_rules_of_the_acd_apply_here_too() {
     let mut q = Queue::new(tenant(), queue_id("sales"), vec![req("billing", 1)]);
     q.when_full = QueueAction::Stay;
     assert!(
-        f.refused(Command::AddQueue(q.clone()))
+        f.refused(Command::AddQueue(Box::new(q.clone())))
             .to_string()
             .contains("when_full")
     );
@@ -395,7 +395,7 @@ fn queue_rules_of_the_acd_apply_here_too() {
         queue: queue_id("sales"),
     };
     assert!(
-        f.refused(Command::AddQueue(q.clone()))
+        f.refused(Command::AddQueue(Box::new(q.clone())))
             .to_string()
             .contains("itself")
     );
@@ -404,7 +404,7 @@ fn queue_rules_of_the_acd_apply_here_too() {
     };
     q.sl_target_percent = 101;
     assert!(
-        f.refused(Command::AddQueue(q.clone()))
+        f.refused(Command::AddQueue(Box::new(q.clone())))
             .to_string()
             .contains("sl_target_percent")
     );
@@ -417,12 +417,12 @@ fn queue_rules_of_the_acd_apply_here_too() {
         widen_to: None,
     }];
     assert!(
-        f.refused(Command::AddQueue(q.clone()))
+        f.refused(Command::AddQueue(Box::new(q.clone())))
             .to_string()
             .contains("cannot be relaxed")
     );
     q.expand[0].relax = Some(req("billing", 1));
-    f.ok(Command::AddQueue(q));
+    f.ok(Command::AddQueue(Box::new(q)));
     let r = f.refused(Command::RemoveQueue {
         tenant: tenant(),
         queue: queue_id("billing"),
@@ -452,32 +452,32 @@ fn business_hours_are_validated_and_guarded_by_the_queues_that_follow_them() {
         holidays: vec!["2027-02-29".into()],
     };
     assert!(
-        f.refused(Command::AddBusinessHours(h.clone()))
+        f.refused(Command::AddBusinessHours(Box::new(h.clone())))
             .to_string()
             .contains("overlap")
     );
     h.open.pop();
     assert!(
-        f.refused(Command::AddBusinessHours(h.clone()))
+        f.refused(Command::AddBusinessHours(Box::new(h.clone())))
             .to_string()
             .contains("2027-02-29")
     );
     h.holidays = vec!["2028-02-29".into(), "2027-10-01".into()];
     h.tz = "not a zone".into();
     assert!(
-        f.refused(Command::AddBusinessHours(h.clone()))
+        f.refused(Command::AddBusinessHours(Box::new(h.clone())))
             .to_string()
             .contains("IANA")
     );
     h.tz = "Asia/Shanghai".into();
-    f.ok(Command::AddBusinessHours(h));
+    f.ok(Command::AddBusinessHours(Box::new(h)));
     let mut q = f
         .state
         .queue(&tenant(), &queue_id("billing"))
         .unwrap()
         .clone();
     q.business_hours = Some("office".into());
-    f.ok(Command::UpdateQueue(q));
+    f.ok(Command::UpdateQueue(Box::new(q)));
     let r = f.refused(Command::RemoveBusinessHours {
         tenant: tenant(),
         id: "office".into(),
@@ -805,7 +805,7 @@ fn a_draining_site_takes_no_new_promises_but_works_off_its_own() {
     let mut f = Fixture::new();
     let id = f.create_promise("north");
     f.status("north", SiteStatus::Draining);
-    let r = f.refused(Command::CreatePromise(NewPromise {
+    let r = f.refused(Command::CreatePromise(Box::new(NewPromise {
         site: site("north"),
         kind: PromiseKind::Voicemail,
         tenant: tenant(),
@@ -814,7 +814,7 @@ fn a_draining_site_takes_no_new_promises_but_works_off_its_own() {
         note: "rec-1".into(),
         contact: None,
         at_ms: 1,
-    }));
+    })));
     assert_eq!(
         r.to_string(),
         "site \"north\" is draining and may not take new promises"
@@ -978,8 +978,8 @@ fn promises_created_in_one_batch_get_consecutive_slots() {
         at_ms: 1,
     };
     let r = f.ok(Command::Batch(vec![
-        Command::CreatePromise(new.clone()),
-        Command::Batch(vec![Command::CreatePromise(new)]),
+        Command::CreatePromise(Box::new(new.clone())),
+        Command::Batch(vec![Command::CreatePromise(Box::new(new))]),
     ]));
     let index = f.index;
     assert_eq!(

@@ -8,6 +8,10 @@
 //! | `raft_meta` | `vote`, `committed`, `last_purged`, `layout` | the vote, log ids, layout version |
 //! | `snapshot` | `meta`, `data` | the snapshot's [`SnapshotMeta`], the [`RoutingState`] |
 //!
+//! In memory ([`Durability::InMemory`]) the log and its small records skip redb: the entries
+//! live in [`Db::memory`] and the vote and log ids only in [`Db::meta`]; snapshots still go
+//! through the writer into redb's in-memory backend, as they are rare and large.
+//!
 //! [`RoutingState`]: crate::state::RoutingState
 
 use std::collections::BTreeMap;
@@ -91,7 +95,13 @@ pub(super) struct Db {
     /// Entries appended but not yet committed, by index: always the newest, contiguous tail of
     /// the log, which readers lay over what the file holds.
     pub(super) tail: Mutex<BTreeMap<u64, Unflushed>>,
-    /// The cached vote, committed and last purged log ids.
+    /// With [`Durability::InMemory`], the log itself: entries as openraft hands them over,
+    /// by index, never encoded and never written to redb. redb's in-memory backend copies
+    /// pages on every commit, which was most of what an in-memory replica spent. `None` for a
+    /// file, whose log is its `raft_log` table (with `tail` over it).
+    pub(super) memory: Option<Mutex<BTreeMap<u64, Entry>>>,
+    /// The cached vote, committed and last purged log ids (with [`Durability::InMemory`], the
+    /// only copy).
     pub(super) meta: Mutex<LogMeta>,
     /// Every commit's duration.
     pub(super) meter: FsyncMeter,
@@ -143,6 +153,7 @@ impl Db {
             path: path.to_owned(),
             redb,
             tail: Mutex::default(),
+            memory: (config.durability == Durability::InMemory).then(Mutex::default),
             meta: Mutex::default(),
             meter: FsyncMeter::default(),
             closed: watch::Sender::new(()),

@@ -7,6 +7,10 @@
 //! commit before returning, so a reader never sees a vote that is not durable nor an entry
 //! that was removed. The committed log id is only cached and queued: it becomes durable with
 //! the next commit, and losing the latest one in a crash is safe.
+//!
+//! In memory ([`Durability::InMemory`](super::Durability::InMemory)) every log write is done
+//! when it returns: the entries go into [`Db::memory`] as they are, the vote and log ids into
+//! the cached meta, and the append's callback fires at once, as nothing is more durable later.
 
 use std::fmt;
 use std::io;
@@ -141,6 +145,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        if self.db.memory.is_some() {
+            db::lock(&self.db.meta).vote = Some(*vote);
+            return Ok(());
+        }
         let bytes = self.db.encode("vote", vote)?;
         let vote = *vote;
         self.writer
@@ -150,6 +158,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        if self.db.memory.is_some() {
+            db::lock(&self.db.meta).committed = committed;
+            return Ok(());
+        }
         let bytes = self.db.encode("committed log id", &committed)?;
         db::lock(&self.db.meta).committed = committed;
         self.writer.send(WriteOp::SaveCommitted { bytes }).await?;
@@ -169,6 +181,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = <TypeConfig as RaftTypeConfig>::Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        if let Some(memory) = &self.db.memory {
+            db::lock(memory).extend(entries.into_iter().map(|e| (e.log_id.index, e)));
+            callback.io_completed(Ok(()));
+            return Ok(());
+        }
         let entries = entries.into_iter();
         let mut encoded = Vec::with_capacity(entries.size_hint().0);
         let mut unflushed = Vec::with_capacity(entries.size_hint().0);
@@ -197,6 +214,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |log_id| log_id.index + 1);
+        if let Some(memory) = &self.db.memory {
+            db::lock(memory).split_off(&from);
+            return Ok(());
+        }
         self.writer
             .call(|done| WriteOp::Truncate { from, done })
             .await?;
@@ -205,6 +226,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
         if db::lock(&self.db.meta).last_purged.as_ref() >= Some(&log_id) {
+            return Ok(());
+        }
+        if let Some(memory) = &self.db.memory {
+            let mut memory = db::lock(memory);
+            let kept = memory.split_off(&(log_id.index + 1));
+            *memory = kept;
+            db::lock(&self.db.meta).last_purged = Some(log_id);
             return Ok(());
         }
         let bytes = self.db.encode("last purged log id", &log_id)?;
@@ -226,6 +254,14 @@ fn read_entries(db: &Db, range: &impl RangeBounds<u64>) -> Result<Vec<Entry>, St
     let Some((start, end)) = index_span(range) else {
         return Ok(Vec::new());
     };
+    if let Some(memory) = &db.memory {
+        let memory = db::lock(memory);
+        let range = (
+            Bound::Included(start),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        return Ok(memory.range(range).map(|(_, e)| e.clone()).collect());
+    }
     // The writer commits before it drops entries from the tail, so with the transaction opened
     // under the tail's lock every entry is in the tail or visible to the transaction, or both.
     let (txn, tail_start, unflushed) = {
@@ -269,6 +305,9 @@ fn read_entries(db: &Db, range: &impl RangeBounds<u64>) -> Result<Vec<Entry>, St
 
 /// The last entry's log id, unflushed or stored.
 fn last_log_id(db: &Db) -> Result<Option<LogId>, StoreError> {
+    if let Some(memory) = &db.memory {
+        return Ok(db::lock(memory).last_key_value().map(|(_, e)| e.log_id));
+    }
     let txn = {
         let tail = db::lock(&db.tail);
         if let Some((_, last)) = tail.last_key_value() {
