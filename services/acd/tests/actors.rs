@@ -361,6 +361,29 @@ async fn logging_in_twice_or_as_a_stranger_is_refused_and_logging_out_mid_contac
     ));
 }
 
+/// `Site::stop` returns only once every actor has stopped and published what it had
+/// buffered: a logout just before the stop is in the sink, with nothing left to wait for.
+#[tokio::test]
+async fn a_logout_right_before_the_site_stops_is_published_when_stop_returns() {
+    let h = Harness::start().await;
+    h.login("bob", true).await.unwrap();
+    h.agent("bob").log_out().await.unwrap();
+    h.site.stop().await;
+    let kinds: Vec<_> = h
+        .sink
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::Agent(a) if a.agent.as_str() == "bob" => Some(a.kind),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        kinds.iter().any(|k| matches!(k, AgentEventKind::LoggedOut)),
+        "bob's logout is not among the events published by the time stop returned: {kinds:?}"
+    );
+}
+
 /// Seed-driven faults against the running actors: arrivals, answers, rejections, ring
 /// timeouts, hang-ups, shard and router crashes, logouts and logins, in random order. After every
 /// step: the engine is consistent, no agent session holds more than its capacity, and no

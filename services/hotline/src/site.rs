@@ -47,6 +47,7 @@ use hotline_eventlog::publisher::Publisher;
 
 use crate::cli::Failure;
 use crate::logs::{self, LogTarget};
+use crate::site_acd::LoginNote;
 
 /// Options of `hotline site`.
 #[derive(Debug, Clone, clap::Args)]
@@ -696,34 +697,56 @@ impl SiteRuntime {
 
     /// Ends the demo load's contacts, stops the ACD (its events into the log unless the
     /// log is shared), the APIs and the replica.
-    pub async fn stop(self) {
-        let _ = self.stop_tx.send(true);
-        if let Some(Started {
-            site: acd_site,
-            publisher,
-            summaries,
-            demo,
-            ..
-        }) = self.started
-        {
-            if let Some(demo) = demo {
-                demo.wind_down(&acd_site).await;
-            }
-            let _ = summaries.await;
-            acd_site.stop().await;
-            if !self.shared_log {
-                let report = publisher.shutdown(Duration::from_secs(5)).await;
-                if !report.flushed {
-                    eprintln!(
-                        "hotline site {}: {} event(s) were not yet in the event log at shutdown",
-                        self.site, report.stats.pending
-                    );
-                }
-            }
-        }
+    pub async fn stop(mut self) {
+        self.wind_down().await;
         let _ = self.watch.await;
         let _ = self.server.await;
         self.node.shutdown().await;
+    }
+
+    /// The first half of [`stop`](Self::stop), which leaves the routing replica running:
+    /// the demo's callers leave and its agents log out, the workers and the ACD stop, the
+    /// logouts reach the routing state and the events the event log. Stopping several
+    /// sites of one group, wind every one down before stopping any, so that each site's
+    /// last writes find a leader. A second call does nothing.
+    pub async fn wind_down(&mut self) {
+        let _ = self.stop_tx.send(true);
+        let Some(Started {
+            site: acd_site,
+            publisher,
+            summaries,
+            logins,
+            demo,
+            ..
+        }) = self.started.take()
+        else {
+            return;
+        };
+        if let Some(demo) = demo {
+            demo.wind_down(&acd_site).await;
+        }
+        let _ = summaries.await;
+        acd_site.stop().await;
+        let (flushed_tx, flushed) = tokio::sync::oneshot::channel();
+        if logins.send(LoginNote::Flush(flushed_tx)).is_ok()
+            && tokio::time::timeout(Duration::from_secs(10), flushed)
+                .await
+                .is_err()
+        {
+            eprintln!(
+                "hotline site {}: agents' logouts were still being recorded in the routing state after 10 s; stopping anyway",
+                self.site
+            );
+        }
+        if !self.shared_log {
+            let report = publisher.shutdown(Duration::from_secs(5)).await;
+            if !report.flushed {
+                eprintln!(
+                    "hotline site {}: {} event(s) were not yet in the event log at shutdown",
+                    self.site, report.stats.pending
+                );
+            }
+        }
     }
 }
 
@@ -764,7 +787,7 @@ async fn start_acd(
                 also,
                 desk: desk_tap.clone(),
                 demo: config.load.is_some().then(|| events_tx.clone()),
-                logins: logins_tx,
+                logins: logins_tx.clone(),
                 promises: promise_tx,
             }),
             clock: Arc::new(SystemClock),
@@ -848,6 +871,7 @@ async fn start_acd(
         desk_tap,
         publisher,
         summaries,
+        logins: logins_tx,
         overflow,
         demo,
     })
@@ -859,6 +883,8 @@ struct Started {
     desk_tap: Arc<std::sync::OnceLock<hotline_desk::Desk>>,
     publisher: Arc<Publisher>,
     summaries: tokio::task::JoinHandle<()>,
+    /// To wait, when stopping, until the agents' logouts are in the routing state.
+    logins: tokio::sync::mpsc::UnboundedSender<LoginNote>,
     overflow: crate::overflow::Overflow,
     demo: Option<crate::demo::Demo>,
 }
@@ -871,7 +897,7 @@ struct SiteSink {
     /// The site's desk, once it runs: it ends the chats the ACD ends.
     desk: Arc<std::sync::OnceLock<hotline_desk::Desk>>,
     demo: Option<tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>>,
-    logins: tokio::sync::mpsc::UnboundedSender<(AgentId, bool)>,
+    logins: tokio::sync::mpsc::UnboundedSender<LoginNote>,
     promises: tokio::sync::mpsc::UnboundedSender<hotline_core::event::Event>,
 }
 
@@ -889,10 +915,16 @@ impl hotline_core::event::EventSink for SiteSink {
             if let EventBody::Agent(a) = &e.body {
                 match a.kind {
                     AgentEventKind::LoggedIn => {
-                        let _ = self.logins.send((a.agent.clone(), true));
+                        let _ = self.logins.send(LoginNote::Changed {
+                            agent: a.agent.clone(),
+                            login: true,
+                        });
                     }
                     AgentEventKind::LoggedOut => {
-                        let _ = self.logins.send((a.agent.clone(), false));
+                        let _ = self.logins.send(LoginNote::Changed {
+                            agent: a.agent.clone(),
+                            login: false,
+                        });
                     }
                     _ => {}
                 }

@@ -16,8 +16,8 @@ use hotline_acd::site::Site;
 use hotline_core::ids::{QueueId, SiteId, TenantId};
 use hotline_routing::node::{NodeError, RoutingNode};
 use hotline_routing::state::{
-    AgentProfile, Command, ExpandStep, OverflowPolicy, Provider, Queue, QueueAction, QueueSummary,
-    Refusal, RoutingState, Serves, Strategy, TenantSpec,
+    AgentProfile, Command, ExpandStep, ItemKind, OverflowPolicy, Provider, Queue, QueueAction,
+    QueueSummary, Refusal, RoutingState, Serves, Strategy, TenantSpec,
 };
 
 fn strategy(s: acd::Strategy) -> Strategy {
@@ -264,6 +264,20 @@ pub async fn publish(
     }
 }
 
+/// What the ACD's events tell [`record_logins`], in order.
+pub enum LoginNote {
+    /// An agent logged in (`login`) or out at this site.
+    Changed {
+        /// The agent.
+        agent: hotline_core::ids::AgentId,
+        /// In, or out.
+        login: bool,
+    },
+    /// Answered once every note before it is recorded (or given up on): how a stopping
+    /// site waits for its agents' logouts to reach the routing state.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Records the site's agent logins and logouts (the ACD's `logged_in`/`logged_out`
 /// events) in the routing state, so the group knows where each agent is. An agent
 /// already logged in at another site is logged out here again: one place at a time.
@@ -271,9 +285,16 @@ pub async fn record_logins(
     node: RoutingNode,
     site: Site,
     site_id: SiteId,
-    mut logins: tokio::sync::mpsc::UnboundedReceiver<(hotline_core::ids::AgentId, bool)>,
+    mut logins: tokio::sync::mpsc::UnboundedReceiver<LoginNote>,
 ) {
-    while let Some((agent, login)) = logins.recv().await {
+    while let Some(note) = logins.recv().await {
+        let (agent, login) = match note {
+            LoginNote::Changed { agent, login } => (agent, login),
+            LoginNote::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let command = |at_ms| {
             if login {
                 Command::AgentLogin {
@@ -298,6 +319,13 @@ pub async fn record_logins(
                 })) => {
                     tracing::warn!(%agent, %other, "agent is logged in at another site; logging them out here");
                     let _ = site.agent(agent.clone()).log_out().await;
+                    break;
+                }
+                // A logout of an agent the group does not have here (its login was
+                // refused, or another site's login replaced it): nothing to undo.
+                Err(NodeError::Refused(Refusal::AgentNotLoggedIn { .. })) if !login => break,
+                Err(e @ NodeError::Stopped { .. }) => {
+                    tracing::warn!(%agent, login, error = %e, "the routing replica has stopped; the agent's login is not recorded");
                     break;
                 }
                 Err(e) if attempt == 49 => {
@@ -331,6 +359,12 @@ pub async fn set_overflow_policies(
                     tracing::info!(%tenant, %queue, "cross-site overflow policy set");
                     break;
                 }
+                // A target site that has not registered yet (sites start in any order):
+                // wait for it like for the queue, and say so if it never comes.
+                Err(NodeError::Refused(Refusal::Unknown {
+                    kind: ItemKind::Site,
+                    ..
+                })) if attempt < 149 => tokio::time::sleep(Duration::from_millis(200)).await,
                 Err(NodeError::Refused(refusal)) => {
                     tracing::warn!(%tenant, %queue, %refusal, "the file's overflow policy was refused");
                     break;

@@ -157,6 +157,12 @@ pub fn run(args: UpArgs) -> Result<(), Failure> {
                 shutdown_signal().await;
                 println!("Stopping: the demo's callers leave, then the sites, then their events into the log, then KPI …");
                 drop(desk);
+                // Every site winds down before any replica stops, so that the last
+                // logouts of each find a leader.
+                let mut sites = sites;
+                for s in &mut sites {
+                    s.wind_down().await;
+                }
                 for s in sites {
                     s.stop().await;
                 }
