@@ -25,6 +25,7 @@ pub mod channel;
 pub mod contact;
 pub mod event;
 pub mod ids;
+pub mod sharded;
 pub mod skill;
 pub mod tenancy;
 pub mod time;

@@ -21,13 +21,14 @@
 //! memory is also capped at [`EventConsumerConfig::dedupe_max_ids`] ids (about 60
 //! bytes each). A restarted process starts with an empty memory.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hotline_core::event::Event;
+use hotline_core::sharded::ShardedMap;
 use serde::Serialize;
 
 use crate::log::{
@@ -135,7 +136,8 @@ fn hex(bytes: &[u8]) -> String {
 struct Dedupe {
     horizon_ms: u64,
     max_ids: usize,
-    seen: HashSet<u128>,
+    /// Sharded: at a million ids, one map's growth stalled delivery for 100+ ms.
+    seen: ShardedMap<u128, ()>,
     /// Ids in the order first seen, with their timestamps, for forgetting.
     order: VecDeque<(u64, u128)>,
     newest_ms: u64,
@@ -146,7 +148,7 @@ impl Dedupe {
         Self {
             horizon_ms: horizon.as_millis() as u64,
             max_ids: max_ids.max(1),
-            seen: HashSet::new(),
+            seen: ShardedMap::new(),
             order: VecDeque::new(),
             newest_ms: 0,
         }
@@ -160,7 +162,7 @@ impl Dedupe {
             // Older than anything remembered: cannot judge, so deliver.
             return true;
         }
-        if !self.seen.insert(id) {
+        if self.seen.insert(id, ()).is_some() {
             return false;
         }
         self.newest_ms = self.newest_ms.max(ms);

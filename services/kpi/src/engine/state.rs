@@ -27,7 +27,7 @@ use super::{DAY_MS, EngineConfig, interval_start};
 use crate::model::{
     AgentNow, AgentsByState, Counters, Dimension, IntervalLength, QueueNow, RealtimeSnapshot,
 };
-use rustc_hash::FxHashMap as FastMap;
+use hotline_core::sharded::ShardedMap;
 
 /// One tenant's state.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -38,15 +38,14 @@ pub(super) struct TenantState {
     pub(super) rows: Rows,
     /// Rows starting before this were pruned; contributions to them are dropped.
     closed_before_ms: u64,
-    /// Recent event ids and their times, to drop duplicates.
-    #[serde(with = "sorted_map")]
-    seen: FastMap<EventId, u64>,
+    /// Recent event ids and their times, to drop duplicates (sharded: it grows with
+    /// traffic, and one big map's growth stalled the feed).
+    seen: ShardedMap<EventId, u64>,
     /// The same ids by time (ms), to forget the oldest; rebuilt from `seen` on restore.
     #[serde(skip)]
     seen_by_time: BTreeMap<u64, Vec<EventId>>,
-    /// Contacts, open or recently ended.
-    #[serde(with = "sorted_map")]
-    contacts: FastMap<ContactId, ContactRec>,
+    /// Contacts, open or recently ended (sharded, as `seen`).
+    contacts: ShardedMap<ContactId, ContactRec>,
     /// Logged-in agents.
     agents: BTreeMap<String, AgentRec>,
     /// Per customer: arrivals and answered contacts (FCR cases).
@@ -59,6 +58,12 @@ pub(super) struct TenantState {
     queues: BTreeMap<String, BTreeMap<String, QueueRec>>,
     /// The watermark's minute at the last prune of contacts, ids and cases.
     pruned_minute: u64,
+    /// What the prune looks at, by time, so that it visits only what may have expired
+    /// instead of scanning every contact, case and customer (with an hour's horizon at
+    /// 100k events/s, a full scan once a minute stalled the feed for tens of ms, more
+    /// as the maps grew). Rebuilt on restore; see [`Expiry`].
+    #[serde(skip)]
+    expiry: Expiry,
     /// Contributions dropped in this event (reset per event).
     #[serde(skip)]
     late: u64,
@@ -87,6 +92,39 @@ struct ContactRec {
     sites: BTreeMap<String, SiteLife>,
     /// Its newest event, ms.
     last_ms: u64,
+    /// In [`Expiry::contacts`] (once per contact; rebuilt on restore).
+    #[serde(skip)]
+    indexed: bool,
+}
+
+/// Candidates for pruning, by the time from which they may expire. An entry is only a
+/// hint: the prune checks the item's own state with the same predicate a full scan would,
+/// and puts back (under a later time) what may expire later, so it removes exactly what
+/// a full scan removes.
+#[derive(Debug, Default)]
+struct Expiry {
+    /// Contacts by their `last_ms` when indexed (it only grows).
+    contacts: BTreeMap<u64, Vec<ContactId>>,
+    /// FCR cases (their arrival, their contact) by arrival, or by the prune that looks
+    /// at a pending one again.
+    cases: BTreeMap<u64, Vec<(u64, ContactId)>>,
+    /// Customers by the time of an arrival of theirs.
+    arrivals: BTreeMap<u64, Vec<String>>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Makes this thread's prunes scan everything, as the reference for tests.
+    pub(super) static FULL_SCAN_PRUNE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Takes every entry of `index` keyed before `before`.
+fn expired<T>(index: &mut BTreeMap<u64, Vec<T>>, before: u64) -> Vec<(u64, T)> {
+    let kept = index.split_off(&before);
+    let gone = std::mem::replace(index, kept);
+    gone.into_iter()
+        .flat_map(|(at, items)| items.into_iter().map(move |item| (at, item)))
+        .collect()
 }
 
 /// A contact's life at one site.
@@ -546,6 +584,14 @@ impl TenantState {
                 rec.sites.insert(site.to_owned(), life);
             }
         }
+        if !rec.indexed {
+            rec.indexed = true;
+            self.expiry
+                .contacts
+                .entry(rec.last_ms)
+                .or_default()
+                .push(id);
+        }
         self.contacts.insert(id, rec);
     }
 
@@ -604,6 +650,11 @@ impl TenantState {
         let window = cfg.fcr_window_secs * 1000;
         let cust = self.customers.entry(customer.to_owned()).or_default();
         cust.arrivals.insert((at, contact));
+        self.expiry
+            .arrivals
+            .entry(at)
+            .or_default()
+            .push(customer.to_owned());
         // Cases this arrival repeats: arrived within the window before it.
         let lo = (at.saturating_sub(window), ContactId::from_u128(0));
         let revise: Vec<ContactId> = cust
@@ -646,6 +697,11 @@ impl TenantState {
                 state: CaseState::Pending,
             },
         );
+        self.expiry
+            .cases
+            .entry(arrived_ms)
+            .or_default()
+            .push((arrived_ms, contact));
         self.pending
             .insert((arrived_ms + cfg.fcr_window_secs * 1000, contact));
     }
@@ -750,6 +806,109 @@ impl TenantState {
     /// Forgets what can no longer matter: event ids, decided cases and arrivals beyond
     /// the horizon, and ended contacts.
     fn prune(&mut self, cfg: &EngineConfig) {
+        #[cfg(test)]
+        if FULL_SCAN_PRUNE.with(std::cell::Cell::get) {
+            return self.prune_by_full_scan(cfg);
+        }
+        let horizon = cfg.dedupe_horizon_secs * 1000;
+        let window = cfg.fcr_window_secs * 1000;
+        let wm = self.watermark_ms;
+        let old = wm.saturating_sub(horizon);
+        while let Some(entry) = self.seen_by_time.first_entry() {
+            if *entry.key() >= old {
+                break;
+            }
+            for id in entry.remove() {
+                self.seen.remove(&id);
+            }
+        }
+        // Cases decided and past the window and horizon. A pending one is looked at
+        // again at the next prune; an entry of a case replaced since is dropped.
+        let cases_before = wm.saturating_sub(window + horizon);
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut again = Vec::new();
+        for (_, (arrived_ms, id)) in expired(&mut self.expiry.cases, cases_before) {
+            let Some(case) = self.cases.get(&id) else {
+                continue;
+            };
+            if case.state != CaseState::Pending && case.arrived_ms + window + horizon < wm {
+                if let Some(case) = self.cases.remove(&id) {
+                    if let Some(cust) = self.customers.get_mut(&case.customer) {
+                        cust.cases.remove(&(case.arrived_ms, id));
+                    }
+                    touched.insert(case.customer);
+                }
+            } else if case.arrived_ms == arrived_ms {
+                again.push((arrived_ms, id));
+            }
+        }
+        if !again.is_empty() {
+            self.expiry
+                .cases
+                .entry(cases_before)
+                .or_default()
+                .extend(again);
+        }
+        // Customers: arrivals past the window and horizon forgotten, and a customer with
+        // neither arrivals nor cases left forgotten too.
+        let arrivals_before = wm.saturating_sub(window + horizon);
+        for (_, customer) in expired(&mut self.expiry.arrivals, arrivals_before) {
+            touched.insert(customer);
+        }
+        for customer in touched {
+            let Some(cust) = self.customers.get_mut(&customer) else {
+                continue;
+            };
+            while let Some(&(t, _)) = cust.arrivals.first() {
+                if t >= arrivals_before {
+                    break;
+                }
+                cust.arrivals.pop_first();
+            }
+            if cust.arrivals.is_empty() && cust.cases.is_empty() {
+                self.customers.remove(&customer);
+            }
+        }
+        let stale_open = if cfg.keep_days == 0 {
+            0
+        } else {
+            wm.saturating_sub(u64::from(cfg.keep_days) * DAY_MS)
+        };
+        // Contacts ended and quiet for the horizon, or quiet for `keep_days` in any
+        // state. One that has had events since it was indexed goes back under its
+        // newest time; one still open is looked at again at the next prune.
+        let contacts_before = wm.saturating_sub(horizon).max(stale_open);
+        let mut again = Vec::new();
+        for (_, id) in expired(&mut self.expiry.contacts, contacts_before) {
+            let Some(c) = self.contacts.get(&id) else {
+                continue;
+            };
+            let ended = c.sites.values().all(|l| l.phase == Phase::Ended);
+            if ended && c.last_ms + horizon < wm || c.last_ms < stale_open {
+                self.contacts.remove(&id);
+            } else if c.last_ms >= contacts_before {
+                self.expiry.contacts.entry(c.last_ms).or_default().push(id);
+            } else {
+                again.push(id);
+            }
+        }
+        if !again.is_empty() {
+            self.expiry
+                .contacts
+                .entry(contacts_before)
+                .or_default()
+                .extend(again);
+        }
+        let yesterday = (wm / DAY_MS * DAY_MS).saturating_sub(DAY_MS);
+        for q in self.queues.values_mut().flat_map(BTreeMap::values_mut) {
+            q.served.retain(|_, day| *day >= yesterday);
+        }
+    }
+
+    /// The prune as it was before [`Expiry`]: every contact, case and customer looked at.
+    /// The reference the indexed prune is tested against.
+    #[cfg(test)]
+    fn prune_by_full_scan(&mut self, cfg: &EngineConfig) {
         let horizon = cfg.dedupe_horizon_secs * 1000;
         let window = cfg.fcr_window_secs * 1000;
         let wm = self.watermark_ms;
@@ -813,8 +972,29 @@ impl TenantState {
     /// Rebuilds what a checkpoint leaves out because it follows from the rest.
     pub(super) fn restored(&mut self) {
         self.seen_by_time.clear();
-        for (&id, &at) in &self.seen {
+        for (&id, &at) in self.seen.iter() {
             self.seen_by_time.entry(at).or_default().push(id);
+        }
+        self.expiry = Expiry::default();
+        for (&id, c) in self.contacts.iter_mut() {
+            c.indexed = true;
+            self.expiry.contacts.entry(c.last_ms).or_default().push(id);
+        }
+        for (&id, case) in &self.cases {
+            self.expiry
+                .cases
+                .entry(case.arrived_ms)
+                .or_default()
+                .push((case.arrived_ms, id));
+        }
+        for (customer, cust) in &self.customers {
+            for &(at, _) in &cust.arrivals {
+                self.expiry
+                    .arrivals
+                    .entry(at)
+                    .or_default()
+                    .push(customer.clone());
+            }
         }
     }
 
@@ -921,32 +1101,4 @@ fn by_state<'a>(agents: impl Iterator<Item = &'a AgentRec>) -> AgentsByState {
     }
     out.not_ready = reasons.into_iter().collect();
     out
-}
-
-/// Serializes a hash map as a map in key order, so the same state gives the same bytes
-/// whatever order it was built in.
-mod sorted_map {
-    use std::collections::HashMap;
-    use std::hash::{BuildHasher, Hash};
-
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    pub fn serialize<K: Serialize + Ord, V: Serialize, H, S: Serializer>(
-        map: &HashMap<K, V, H>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut pairs: Vec<(&K, &V)> = map.iter().collect();
-        pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        s.collect_map(pairs)
-    }
-
-    pub fn deserialize<'de, K, V, H, D>(d: D) -> Result<HashMap<K, V, H>, D::Error>
-    where
-        K: Deserialize<'de> + Eq + Hash,
-        H: BuildHasher + Default,
-        V: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        HashMap::deserialize(d)
-    }
 }

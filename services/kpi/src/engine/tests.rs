@@ -1429,3 +1429,81 @@ fn definitions_md_writes_out_every_definition() {
         assert!(doc.contains(term), "{term}");
     }
 }
+
+/// What happens to one contact in [`the_indexed_prune_forgets_exactly_what_a_full_scan_forgets`].
+#[derive(Debug, Clone)]
+enum Fate {
+    Answered {
+        talk_s: u64,
+    },
+    Abandoned,
+    /// Arrives and queues, and nothing more: stays open until `keep_days` forgets it.
+    LeftOpen,
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        5 => (1u64..1_800).prop_map(|talk_s| Fate::Answered { talk_s }),
+        2 => Just(Fate::Abandoned),
+        1 => Just(Fate::LeftOpen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The prune visits only what its time indexes say may have expired; it must forget
+    /// exactly what scanning every contact, case and customer forgets, after every event,
+    /// over two days of event time (so `keep_days` forgets contacts left open) with short
+    /// horizons (so ids, cases, customers and contacts come and go), and the same again
+    /// after a restore, which rebuilds the indexes.
+    #[test]
+    fn the_indexed_prune_forgets_exactly_what_a_full_scan_forgets(
+        contacts in prop::collection::vec((1u64..3_600, 0usize..6, fate()), 40..120),
+    ) {
+        let config = EngineConfig {
+            fcr_window_secs: 900,
+            dedupe_horizon_secs: 600,
+            keep_days: 1,
+            ..EngineConfig::default()
+        };
+        let mut log = Log::default();
+        let mut at_ms = 0;
+        for (n, (gap_s, customer, fate)) in contacts.iter().enumerate() {
+            at_ms += gap_s * 1000;
+            let customer = format!("+86{customer}");
+            let id = n as u128 + 1;
+            match fate {
+                Fate::Answered { talk_s } => log.answered(
+                    "t1", id, Some(&customer), "q1", "a1", at_ms, 5_000, talk_s * 1000, 0, 2_000,
+                ),
+                Fate::Abandoned => log.abandoned("t1", id, "q1", at_ms, 30_000),
+                Fate::LeftOpen => {
+                    let arrived = ContactEventKind::Arrived { customer: Some(customer.as_str().into()) };
+                    log.contact(at_ms, "t1", "s1", id, None, None, arrived);
+                    let queued = ContactEventKind::Queued { priority: 0 };
+                    log.contact(at_ms, "t1", "s1", id, Some("q1"), None, queued);
+                }
+            }
+        }
+        // Per-key order is kept; across contacts the log is close to time order.
+        let mut indexed = Engine::new(config.clone());
+        let mut scanned = Engine::new(config.clone());
+        let half = log.events.len() / 2;
+        for (i, event) in log.events.iter().enumerate() {
+            if i == half {
+                // A restore rebuilds the indexes from the maps.
+                indexed = Engine::restore(config.clone(), &indexed.checkpoint()).unwrap();
+            }
+            indexed.apply(event);
+            state::FULL_SCAN_PRUNE.with(|f| f.set(true));
+            scanned.apply(event);
+            state::FULL_SCAN_PRUNE.with(|f| f.set(false));
+            prop_assert!(
+                indexed.checkpoint() == scanned.checkpoint(),
+                "the engines differ after event {i} of {}: {event:?}", log.events.len()
+            );
+        }
+        prop_assert!(indexed.stats().applied > 0);
+    }
+}
