@@ -803,6 +803,18 @@ impl TenantState {
 
     // === pruning ===
 
+    /// Forgets the ids of events before `old` (ms): too old to come again as duplicates.
+    fn forget_ids_before(&mut self, old: u64) {
+        while let Some(entry) = self.seen_by_time.first_entry() {
+            if *entry.key() >= old {
+                break;
+            }
+            for id in entry.remove() {
+                self.seen.remove(&id);
+            }
+        }
+    }
+
     /// Forgets what can no longer matter: event ids, decided cases and arrivals beyond
     /// the horizon, and ended contacts.
     fn prune(&mut self, cfg: &EngineConfig) {
@@ -813,15 +825,7 @@ impl TenantState {
         let horizon = cfg.dedupe_horizon_secs * 1000;
         let window = cfg.fcr_window_secs * 1000;
         let wm = self.watermark_ms;
-        let old = wm.saturating_sub(horizon);
-        while let Some(entry) = self.seen_by_time.first_entry() {
-            if *entry.key() >= old {
-                break;
-            }
-            for id in entry.remove() {
-                self.seen.remove(&id);
-            }
-        }
+        self.forget_ids_before(wm.saturating_sub(horizon));
         // Cases decided and past the window and horizon. A pending one is looked at
         // again at the next prune; an entry of a case replaced since is dropped.
         let cases_before = wm.saturating_sub(window + horizon);
@@ -912,15 +916,7 @@ impl TenantState {
         let horizon = cfg.dedupe_horizon_secs * 1000;
         let window = cfg.fcr_window_secs * 1000;
         let wm = self.watermark_ms;
-        let old = wm.saturating_sub(horizon);
-        while let Some(entry) = self.seen_by_time.first_entry() {
-            if *entry.key() >= old {
-                break;
-            }
-            for id in entry.remove() {
-                self.seen.remove(&id);
-            }
-        }
+        self.forget_ids_before(wm.saturating_sub(horizon));
         let stale_cases: Vec<ContactId> = self
             .cases
             .iter()
