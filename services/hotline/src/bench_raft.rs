@@ -26,9 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::TryStreamExt;
 use hdrhistogram::Histogram;
-use hotline_core::ids::{QueueId, SiteId, SkillId, TenantId};
+use hotline_core::ids::{AgentId, QueueId, SiteId, SkillId, TenantId};
 use hotline_routing::node::{NodeConfig, RaftBatching, RaftTiming, RoutingNode};
-use hotline_routing::state::{Command, Queue, QueueSummary, Response, SkillReady, TenantSpec};
+use hotline_routing::state::{
+    AgentProfile, Command, Queue, QueueSummary, Response, SkillReady, TenantSpec,
+};
 use hotline_routing::store::{Durability, FsyncStats, StoreConfig};
 use hotline_routing::testing::Router;
 use hotline_routing::typ::SiteNode;
@@ -38,6 +40,9 @@ use tokio::net::TcpListener;
 
 /// Sites the summary payload's replicas stand for, by replica id.
 const SITES: [&str; 5] = ["north", "south", "east", "west", "centre"];
+
+/// The agent the `login` payload logs in.
+const BENCH_AGENT: &str = "bench-agent";
 
 /// Queues (and so rows) in one summary: a mid-sized tenant's site.
 const SUMMARY_QUEUES: usize = 20;
@@ -65,8 +70,9 @@ pub struct RaftArgs {
     /// Writes before the clock starts, so the log, the caches and the connections are warm.
     #[arg(long, default_value_t = 20_000)]
     pub warmup: u64,
-    /// What each write carries: `noop` (nothing, the same as openraft's benchmark) or
-    /// `summary` (a site's live summary of 20 queues, what sites write a few times a second).
+    /// What each write carries: `noop` (nothing, the same as openraft's benchmark),
+    /// `login` (an agent's login: small, looked up and validated) or `summary` (a site's
+    /// live summary of 20 queues, what sites write a few times a second).
     #[arg(long, value_enum, default_value_t = PayloadArg::Noop)]
     pub payload: PayloadArg,
     /// Most log entries the store folds into one redb commit.
@@ -121,6 +127,9 @@ pub enum PayloadArg {
     Noop,
     /// `Command::PublishSummary` with 20 rows.
     Summary,
+    /// `Command::AgentLogin` of a known agent at an active site: a small command whose
+    /// apply looks the agent and the site up and validates (a repeat login is accepted).
+    Login,
 }
 
 /// Runs `hotline bench raft`.
@@ -263,6 +272,7 @@ fn payload_name(p: PayloadArg) -> &'static str {
     match p {
         PayloadArg::Noop => "noop",
         PayloadArg::Summary => "summary",
+        PayloadArg::Login => "login",
     }
 }
 
@@ -407,7 +417,8 @@ async fn leader(nodes: &[RoutingNode]) -> anyhow::Result<RoutingNode> {
     bail!("no routing leader within 10 s")
 }
 
-/// The commands that make the summary payload valid: every site, a tenant, its queues.
+/// The commands that make the summary and login payloads valid: every site, a tenant, its
+/// queues, an agent.
 fn setup_commands(replicas: u64) -> anyhow::Result<Vec<Command>> {
     let tenant = TenantId::new("bench")?;
     let skills = vec![SkillId::new("billing")?, SkillId::new("sales")?];
@@ -433,6 +444,11 @@ fn setup_commands(replicas: u64) -> anyhow::Result<Vec<Command>> {
             at_ms: 1,
         });
     }
+    commands.push(Command::AddAgent(Box::new(AgentProfile::new(
+        AgentId::new(BENCH_AGENT)?,
+        tenant,
+        vec![],
+    ))));
     Ok(commands)
 }
 
@@ -485,6 +501,11 @@ async fn measure(
     let payload = Arc::new(match args.payload {
         PayloadArg::Noop => Command::Noop,
         PayloadArg::Summary => summary(SITES[leader.id() as usize - 1])?,
+        PayloadArg::Login => Command::AgentLogin {
+            agent: AgentId::new(BENCH_AGENT)?,
+            site: SiteId::new(SITES[leader.id() as usize - 1])?,
+            at_ms: 1_000,
+        },
     });
     let label = format!("warm-up, {}", durability_name(durability));
     drive(args, &leader, &payload, args.warmup, &label).await?;
