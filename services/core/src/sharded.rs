@@ -69,16 +69,6 @@ impl<K: Hash + Eq, V> ShardedMap<K, V> {
         self.shards[self.shard(key)].get(key)
     }
 
-    /// The value of `key`, to change.
-    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let s = self.shard(key);
-        self.shards[s].get_mut(key)
-    }
-
     /// Whether `key` is in the map.
     pub fn contains_key<Q>(&self, key: &Q) -> bool
     where
@@ -131,13 +121,6 @@ impl<K, V> ShardedMap<K, V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.shards.iter().flat_map(|s| s.values())
     }
-
-    /// Removes everything.
-    pub fn clear(&mut self) {
-        for shard in self.shards.iter_mut() {
-            shard.clear();
-        }
-    }
 }
 
 impl<K: Hash + Eq, V> FromIterator<(K, V)> for ShardedMap<K, V> {
@@ -150,26 +133,11 @@ impl<K: Hash + Eq, V> FromIterator<(K, V)> for ShardedMap<K, V> {
     }
 }
 
-impl<K: Clone, V: Clone> Clone for ShardedMap<K, V> {
-    fn clone(&self) -> Self {
-        Self {
-            shards: self.shards.clone(),
-        }
-    }
-}
-
 impl<K: fmt::Debug + Ord, V: fmt::Debug> fmt::Debug for ShardedMap<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut entries: Vec<(&K, &V)> = self.iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         f.debug_map().entries(entries).finish()
-    }
-}
-
-impl<K: Hash + Eq, V: PartialEq> PartialEq for ShardedMap<K, V> {
-    fn eq(&self, other: &Self) -> bool {
-        // The same key always lands in the same shard.
-        self.shards == other.shards
     }
 }
 
