@@ -14,11 +14,25 @@
 //!
 //! [`Producer::send`] hands a batch to the writer thread ([`writer`]) and waits. The
 //! writer frames records ([`frame`]: magic, CRC-32, length, offset, timestamp, key,
-//! value) into one buffer per partition, writes each with one call, fsyncs under the
-//! [`FsyncPolicy`], makes the records visible in each partition's view ([`partition`])
-//! and answers. Consumers ([`group`]) wait on a `watch` channel the writer bumps, then
-//! read segment files directly on a blocking thread ([`reader`]), stepping over
-//! damaged bytes and reporting them as [`Skipped`](crate::log::Skipped).
+//! value) into one buffer per partition, writes each with one call, makes the records
+//! visible in each partition's view ([`partition`]) and answers — after an fsync under
+//! [`FsyncPolicy::Always`], at once under the default group commit
+//! ([`FsyncPolicy::Interval`]), whose fsync runs on a thread of its own. Consumers
+//! ([`group`]) wait on a `watch` channel the writer bumps, then read segment files
+//! directly on a blocking thread ([`reader`]), stepping over damaged bytes and
+//! reporting them as [`Skipped`](crate::log::Skipped).
+//!
+//! # Crashes
+//!
+//! A process crash loses nothing that was acknowledged: it is in the page cache. A
+//! machine crash (power, kernel) can take back what was written since the last fsync
+//! under `Interval` (one interval, more if that fsync was slow) and anything under
+//! `Never` — records consumers may already have read and committed, as with a Kafka
+//! broker that loses its page cache. On opening, a consumer group whose committed
+//! offset is past the end of its partition resumes at the end (with a warning), so new
+//! records are never skipped; services that keep positions of their own (KPI's
+//! checkpoint) check them against [`EventLog::end_offsets`] the same way.
+//! `FsyncPolicy::Always` never acknowledges or shows a record before its fsync.
 //!
 //! Opening scans every segment once to rebuild the sparse index; a torn record at the
 //! end of a partition's newest segment (a crash mid-write) is cut off, damage anywhere
@@ -62,12 +76,14 @@ use writer::{Append, WriterConfig};
 /// When appended records are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsyncPolicy {
-    /// fsync before every `send` returns (batches arriving together share one fsync).
+    /// fsync before every `send` returns and before readers see the records (batches
+    /// arriving together share one fsync). Survives a machine crash; every batch
+    /// waits for the disk.
     Always,
-    /// Group commit: records are fsynced at most this long after they are written, and
-    /// `send` returns after the fsync that covers them. A caller sending one batch at a
-    /// time gets about one batch per interval through, so send large batches or from
-    /// several tasks.
+    /// Group commit in the background: `send` returns, and readers see the records,
+    /// once they are written; a thread of its own fsyncs every file written at most
+    /// this long later. Survives a process crash; a machine crash can take back the
+    /// last interval (see "Crashes" in the module docs). A slow fsync delays nobody.
     Interval(Duration),
     /// Never fsync; the OS writes pages back when it likes. Survives a process crash,
     /// not a machine crash.
@@ -359,6 +375,7 @@ fn open_dir(dir: &Path) -> Result<(File, HashMap<String, Arc<TopicLog>>)> {
             }),
         );
     }
+    group::clamp_committed(dir, &topics)?;
     Ok((lock, topics))
 }
 

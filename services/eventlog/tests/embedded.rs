@@ -136,6 +136,76 @@ async fn committed_offsets_survive_reopening() -> Result<()> {
 }
 
 #[tokio::test]
+async fn under_group_commit_a_send_returns_and_is_readable_before_its_fsync() -> Result<()> {
+    // An interval far longer than the test: were `send` to wait for the fsync, or
+    // readers for durability, this would hang for a minute.
+    let dir = tempfile::tempdir()?;
+    let log = EmbeddedLog::open(
+        dir.path(),
+        config(FsyncPolicy::Interval(Duration::from_secs(60))),
+    )
+    .await?;
+    log.ensure_topics(&[spec(1)]).await?;
+    send_all(&log, 0..5, 1).await?;
+    let started = Instant::now();
+    send_all(&log, 5..10, 1).await?;
+    let sent = started.elapsed();
+    let poll = read_from_start(&log, "g", 10).await?;
+    assert!(
+        sent < Duration::from_secs(30),
+        "send waited {sent:?}, as if for the fsync"
+    );
+    assert_eq!(poll.records.len(), 10);
+    // Closing fsyncs what is left: everything is there after reopening.
+    drop(log);
+    let log = EmbeddedLog::open(dir.path(), config(FsyncPolicy::Always)).await?;
+    assert_eq!(log.end_offsets(TOPIC).await?, vec![10]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_committed_past_an_end_a_machine_crash_took_back_resumes_at_the_end() -> Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    {
+        let log = EmbeddedLog::open(
+            dir.path(),
+            config(FsyncPolicy::Interval(Duration::from_millis(5))),
+        )
+        .await?;
+        log.ensure_topics(&[spec(1)]).await?;
+        send_all(&log, 0..10, 1).await?;
+        let mut c = log.consumer(ConsumerConfig::new("g", &[TOPIC])).await?;
+        read(c.as_mut(), 10).await?;
+        c.commit(&[(TOPIC.to_string(), 0, 10)]).await?;
+    }
+    // A machine crash before the last fsync: the last four records never reached the
+    // disk, but the group's offset file (fsynced on commit) says 10.
+    let path = segment(dir.path(), 0, 0);
+    let bytes = std::fs::read(&path)?;
+    std::fs::write(&path, &bytes[..(6 * FRAME) as usize])?;
+
+    let log = EmbeddedLog::open(dir.path(), config(FsyncPolicy::Always)).await?;
+    assert_eq!(log.end_offsets(TOPIC).await?, vec![6]);
+    // New records take offsets 6.. again; the group must get them, not skip them.
+    send_all(&log, 100..103, 1).await?;
+    let mut c = log.consumer(ConsumerConfig::new("g", &[TOPIC])).await?;
+    let poll = read(c.as_mut(), 3).await?;
+    let got: Vec<(u64, Vec<u8>)> = poll
+        .records
+        .iter()
+        .map(|r| (r.offset, r.value.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        (0..3)
+            .map(|i| (6 + i as u64, message(100 + i, 1).value))
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_torn_tail_is_cut_off_on_open_and_appends_continue_after_it() -> Result<()> {
     let dir = tempfile::tempdir()?;
     {

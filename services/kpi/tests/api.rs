@@ -474,6 +474,33 @@ async fn a_restarted_service_resumes_from_its_checkpoint_without_double_counting
     kpi.stop().await;
 }
 
+/// Copies the default group's checkpoint (its positions changed by `positions`) to a
+/// consumer group of its own, and returns a config for that group.
+async fn copy_checkpoint(
+    env: &Env,
+    group: &str,
+    positions: impl FnOnce(Vec<(String, u32, u64)>) -> Vec<(String, u32, u64)>,
+) -> hotline_kpi::service::KpiConfig {
+    let config = env.config();
+    let store = hotline_kpi::store::Store::connect(&config.store_url)
+        .await
+        .expect("the store opens");
+    let (engine, saved) = store
+        .load_checkpoint(&config.consumer_group)
+        .await
+        .expect("the checkpoint reads")
+        .expect("the first run saved a checkpoint");
+    assert!(!saved.is_empty(), "the checkpoint records its positions");
+    store
+        .save(&[], Some((group, &engine, &positions(saved))))
+        .await
+        .expect("the checkpoint copies");
+    hotline_kpi::service::KpiConfig {
+        consumer_group: group.to_owned(),
+        ..config
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_the_checkpoint_covers_are_dropped_when_offsets_were_never_committed() {
     let env = Env::new().await;
@@ -486,29 +513,7 @@ async fn records_the_checkpoint_covers_are_dropped_when_offsets_were_never_commi
 
     // A crash after the store saved the checkpoint but before the log took the offsets
     // commit looks like this: a consumer group with the checkpoint and no offsets.
-    let config = env.config();
-    let store = hotline_kpi::store::Store::connect(&config.store_url)
-        .await
-        .expect("the store opens");
-    let (engine, positions) = store
-        .load_checkpoint(&config.consumer_group)
-        .await
-        .expect("the checkpoint reads")
-        .expect("the first run saved a checkpoint");
-    assert!(
-        !positions.is_empty(),
-        "the checkpoint records its positions"
-    );
-    store
-        .save(&[], Some(("kpi-uncommitted", &engine, &positions)))
-        .await
-        .expect("the checkpoint copies");
-    drop(store);
-
-    let config = hotline_kpi::service::KpiConfig {
-        consumer_group: "kpi-uncommitted".to_owned(),
-        ..config
-    };
+    let config = copy_checkpoint(&env, "kpi-uncommitted", |positions| positions).await;
     let kpi = Running::start(&env, config, any_port()).await;
     let addr = kpi.addr;
     eventually(
@@ -531,6 +536,41 @@ async fn records_the_checkpoint_covers_are_dropped_when_offsets_were_never_commi
         Some(1.0),
         "counted twice: {sales}"
     );
+    kpi.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_past_the_end_of_the_log_reads_on_from_the_end_and_misses_nothing_new() {
+    let env = Env::new().await;
+    let acme = Script::new("acme", "s1");
+    let kpi = Running::start(&env, env.config(), any_port()).await;
+    env.publish(&acme.handled("sales", "alice", 4_000)).await;
+    sales_answered(kpi.addr, 1.0).await;
+    kpi.stop().await;
+
+    // What a machine crash that took back the log's last records leaves: a checkpoint
+    // (and offsets) further on than the log now reaches. Here under a group of its own,
+    // for every partition, so wherever the next contact's key lands it is "behind".
+    let ends = env
+        .log
+        .end_offsets(hotline_eventlog::topics::EVENTS)
+        .await
+        .expect("end offsets");
+    let config = copy_checkpoint(&env, "kpi-ahead", |_| {
+        let events = hotline_eventlog::topics::EVENTS;
+        let ahead = ends.iter().enumerate();
+        ahead
+            .map(|(p, end)| (events.to_owned(), p as u32, end + 1_000))
+            .collect()
+    })
+    .await;
+    let kpi = Running::start(&env, config, any_port()).await;
+    // The new contact's records take offsets the checkpoint claims to have applied;
+    // they must be applied, not skipped as replayed.
+    env.publish(&acme.handled("sales", "bob", 5_000)).await;
+    let body = sales_answered(kpi.addr, 2.0).await;
+    let sales = queue(&body, "sales").expect("a sales tile");
+    assert_eq!(today(sales, "offered"), Some(2.0), "{sales}");
     kpi.stop().await;
 }
 

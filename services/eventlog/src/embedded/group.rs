@@ -87,6 +87,62 @@ fn load_offsets(dir: &Path, group: &str) -> Result<Offsets> {
     }
 }
 
+/// Moves every group's committed offsets that lie past the end of their partition
+/// back to that end, rewriting the group's file; called on opening, after recovery.
+///
+/// Such an offset means a machine crash took back records the group had read and
+/// committed: under the interval or never fsync policies readers see records before
+/// they are fsynced, while offset files are fsynced on every commit. Left alone, the
+/// next records — which reuse those offsets — would be skipped.
+pub(crate) fn clamp_committed(dir: &Path, topics: &HashMap<String, Arc<TopicLog>>) -> Result<()> {
+    let groups = dir.join("groups");
+    for entry in fs::read_dir(&groups).map_err(io("list", &groups))? {
+        let path = entry.map_err(io("list", &groups))?.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(io("read", &path))?;
+        let mut file: GroupFile = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Config(format!(
+                "committed offsets in {} are unreadable: {e}",
+                path.display()
+            ))
+        })?;
+        let mut moved = false;
+        for (topic, offsets) in file.offsets.iter_mut() {
+            let Some(t) = topics.get(topic) else {
+                continue;
+            };
+            for (partition, next) in offsets.iter_mut() {
+                let Some(part) = t.partitions.get(*partition as usize) else {
+                    continue;
+                };
+                let end = part.view().end;
+                if *next > end {
+                    tracing::warn!(
+                        group = %file.group, topic = %topic, partition = *partition,
+                        committed = *next, end,
+                        "committed offset is past the end of the partition (a machine crash \
+                         took back records the group had read); resuming at the end"
+                    );
+                    *next = end;
+                    moved = true;
+                }
+            }
+        }
+        if moved {
+            let bytes = serde_json::to_vec_pretty(&file).map_err(|e| {
+                Error::Config(format!(
+                    "cannot encode offsets of group {:?}: {e}",
+                    file.group
+                ))
+            })?;
+            write_atomically(&path, &bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes `contents` to `path` atomically: temporary file, fsync, rename, fsync dir.
 pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");

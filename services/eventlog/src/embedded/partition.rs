@@ -5,8 +5,8 @@
 //! (`00000000000000000000.log`). Only the newest segment is appended to. What readers
 //! may see is the [`View`]: for each segment its visible length and a sparse index
 //! (offset → byte position every few KiB). The writer thread moves the view forward
-//! only once records are durable under the fsync policy, so a reader never hands out a
-//! record that a crash could take back.
+//! once records are written — under `FsyncPolicy::Always` only once they are fsynced,
+//! so there a reader never hands out a record that a machine crash could take back.
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};

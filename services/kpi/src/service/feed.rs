@@ -93,6 +93,41 @@ pub struct FeedArgs {
     pub progress: tokio::sync::watch::Sender<Positions>,
 }
 
+/// Moves checkpoint positions that lie past the end of their partition back to it.
+///
+/// The checkpoint counted records the log no longer has: a machine crash took back
+/// records the embedded log had shown before fsyncing them (see the event log's
+/// "Crashes"), or the topic was deleted and created again. Those contacts stay
+/// counted — they happened — but the records that now reuse the offsets must not be
+/// skipped as already applied.
+async fn clamp_floor(log: &dyn EventLog, floor: &mut Positions) -> Result<()> {
+    let names: std::collections::BTreeSet<String> = floor.keys().map(|(t, _)| t.clone()).collect();
+    for topic in names {
+        let ends = log
+            .end_offsets(&topic)
+            .await
+            .map_err(|source| KpiError::Log {
+                what: "read end offsets",
+                source,
+            })?;
+        for ((t, partition), next) in floor.iter_mut() {
+            if *t != topic {
+                continue;
+            }
+            let end = ends.get(*partition as usize).copied().unwrap_or(0);
+            if *next > end {
+                tracing::warn!(
+                    topic = %t, partition = *partition, checkpoint = *next, end,
+                    "kpi: the checkpoint is past the end of the event log (records lost in a \
+                     machine crash, or the topic recreated); reading on from the end"
+                );
+                *next = end;
+            }
+        }
+    }
+    Ok(())
+}
+
 // === impl Feed ===
 
 /// The feed task's state.
@@ -119,7 +154,10 @@ pub struct Feed {
 
 impl Feed {
     /// Creates the topics if missing and joins the consumer group.
-    pub async fn start(args: FeedArgs, stop: tokio::sync::watch::Receiver<bool>) -> Result<Feed> {
+    pub async fn start(
+        mut args: FeedArgs,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Feed> {
         args.log
             .ensure_topics(&topics::specs())
             .await
@@ -127,6 +165,7 @@ impl Feed {
                 what: "ensure topics",
                 source,
             })?;
+        clamp_floor(args.log.as_ref(), &mut args.floor).await?;
         let consumer = EventConsumer::open(
             args.log.as_ref(),
             ConsumerConfig::new(args.config.consumer_group.clone(), &[topics::EVENTS]),
