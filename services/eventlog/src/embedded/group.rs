@@ -74,17 +74,19 @@ pub(crate) fn group_path(dir: &Path, group: &str) -> PathBuf {
 fn load_offsets(dir: &Path, group: &str) -> Result<Offsets> {
     let path = group_path(dir, group);
     match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<GroupFile>(&bytes)
-            .map(|f| f.offsets)
-            .map_err(|e| {
-                Error::Config(format!(
-                    "committed offsets of group {group:?} in {} are unreadable: {e}",
-                    path.display()
-                ))
-            }),
+        Ok(bytes) => parse_group_file(&path, &bytes).map(|f| f.offsets),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Offsets::new()),
         Err(e) => Err(io("read", &path)(e)),
     }
+}
+
+fn parse_group_file(path: &Path, bytes: &[u8]) -> Result<GroupFile> {
+    serde_json::from_slice::<GroupFile>(bytes).map_err(|e| {
+        Error::Config(format!(
+            "committed offsets in {} are unreadable: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Moves every group's committed offsets that lie past the end of their partition
@@ -102,12 +104,7 @@ pub(crate) fn clamp_committed(dir: &Path, topics: &HashMap<String, Arc<TopicLog>
             continue;
         }
         let bytes = fs::read(&path).map_err(io("read", &path))?;
-        let mut file: GroupFile = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Config(format!(
-                "committed offsets in {} are unreadable: {e}",
-                path.display()
-            ))
-        })?;
+        let mut file = parse_group_file(&path, &bytes)?;
         let mut moved = false;
         for (topic, offsets) in file.offsets.iter_mut() {
             let Some(t) = topics.get(topic) else {
