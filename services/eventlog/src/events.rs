@@ -364,6 +364,17 @@ impl EventConsumer {
     /// event delivered in that partition once that event is committed. An empty slice
     /// commits only the latter.
     pub async fn commit_through(&mut self, positions: &[Position]) -> Result<()> {
+        self.commit_positions(positions, true).await
+    }
+
+    /// Like [`EventConsumer::commit_through`], without waiting for the commit to be
+    /// stored ([`Consumer::start_commit`]): for a consume loop that commits as it goes
+    /// and must not stall on the disk or a broker round trip.
+    pub async fn start_commit_through(&mut self, positions: &[Position]) -> Result<()> {
+        self.commit_positions(positions, false).await
+    }
+
+    async fn commit_positions(&mut self, positions: &[Position], wait: bool) -> Result<()> {
         for p in positions {
             let state = self
                 .parts
@@ -392,7 +403,11 @@ impl EventConsumer {
         if commits.is_empty() {
             return Ok(());
         }
-        self.consumer.commit(&commits).await?;
+        if wait {
+            self.consumer.commit(&commits).await?;
+        } else {
+            self.consumer.start_commit(&commits).await?;
+        }
         for (topic, partition, next) in commits {
             if let Some(state) = self.parts.get_mut(&(topic, partition)) {
                 state.sent = Some(next);

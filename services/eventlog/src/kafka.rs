@@ -204,7 +204,11 @@ impl KafkaConfig {
             .set("retry.backoff.ms", "100")
             .set("retry.backoff.max.ms", "1000");
         if self.idempotence {
-            c.set("enable.idempotence", "true");
+            // A batch that fails in a way that would leave a gap in a partition's
+            // sequence stops the producer instead (it is then replaced, see
+            // producer.rs): batches pipelined behind it can never land before it.
+            c.set("enable.idempotence", "true")
+                .set("enable.gapless.guarantee", "true");
         } else {
             c.set("enable.idempotence", "false")
                 .set("max.in.flight.requests.per.connection", "1");

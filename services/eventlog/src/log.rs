@@ -225,7 +225,26 @@ pub trait Producer: Send + Sync {
     /// replicas; embedded: under the fsync policy). On error none, some or all may have
     /// been appended: the caller retries the whole batch and consumers drop duplicates.
     async fn send(&self, topic: &str, messages: Vec<Message>) -> Result<()>;
+
+    /// Hands `messages` to the log and returns once they are queued behind every batch
+    /// this producer was handed before (so batches started one after another are
+    /// appended in that order); the returned [`Delivery`] then resolves as
+    /// [`Producer::send`] would. A caller keeps several batches in flight this way
+    /// instead of waiting a round trip per batch. An error here means nothing of the
+    /// batch is still in flight.
+    ///
+    /// The default appends the whole batch before it returns (no pipelining): right
+    /// for a log whose `send` is a local append.
+    async fn start_send(&self, topic: &str, messages: Vec<Message>) -> Result<Delivery> {
+        self.send(topic, messages).await?;
+        Ok(Box::pin(std::future::ready(Ok(()))))
+    }
 }
+
+/// A batch handed to a log by [`Producer::start_send`]: resolves once it is durable, or
+/// with the error [`Producer::send`] would have returned. It completes whether or not it
+/// is polled; polling only observes the outcome.
+pub type Delivery = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
 
 /// Reads a group's share of its topics.
 #[async_trait]
@@ -237,4 +256,15 @@ pub trait Consumer: Send {
     /// Records that processing is done for everything before `next` in each
     /// `(topic, partition, next)`: the group's next consumer starts there.
     async fn commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()>;
+
+    /// Like [`Consumer::commit`], but returns without waiting for the positions to be
+    /// stored, so a consumer that commits as it goes is not held up by a slow disk or a
+    /// broker round trip. Commits are stored in the order made; a failure is logged
+    /// (the embedded log also returns it from the next `commit` or `start_commit`;
+    /// Kafka reports it to the consumer's commit callback only). A crash before one is stored
+    /// means its records are delivered again — at least once, as always. The default
+    /// waits, as `commit` does.
+    async fn start_commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()> {
+        self.commit(positions).await
+    }
 }

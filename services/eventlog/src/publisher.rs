@@ -13,17 +13,23 @@
 //!   publish ─encode─▶ channel ─▶ writer ──append──▶ spool (a local EventLog, one partition)
 //!                                                     │ own consumer group
 //!                                                     ▼
-//!                                      forwarder ──send, retry with backoff──▶ target
+//!                                      forwarder ──batches in flight, in order──▶ target
 //!                                                     └─ commit spool offset of what was acked
-//!                                                        (every 100 ms, and when the spool runs dry)
+//!                                                        (every 100 ms without waiting for
+//!                                                        the write, and when the spool runs dry)
 //! direct (target = the embedded log itself):
 //!   publish ─encode─▶ channel ─▶ writer ──append──▶ target
 //! ```
 //!
 //! - **Order**: one channel, one writer, a one-partition spool and one forwarder that
-//!   sends a batch and retries it until acknowledged before reading on: events reach
-//!   the target in publish order (so per key too). A retried batch may be delivered
-//!   twice; consumers drop duplicates by event id.
+//!   hands batches to the target one after another ([`Producer::start_send`]: up to
+//!   four batches in flight, each queued behind the one before), so events reach the
+//!   target in publish order (so per key too). When a batch fails, the forwarder waits
+//!   for those behind it and sends it and them again, in order, each until
+//!   acknowledged. A batch sent again may be delivered twice; consumers drop
+//!   duplicates by event id. (Waiting for each batch's `acks=all` before reading on
+//!   made an event wait up to two broker round trips: measured p99 64-84 ms ACD ->
+//!   tansu -> KPI at 50k events/s, against 40-75 ms pipelined.)
 //! - **Outage**: the forwarder retries with capped exponential backoff
 //!   ([`PublisherConfig::retry_min`] → [`PublisherConfig::retry_max`]); meanwhile events
 //!   pile up in the spool on local disk and are replayed in order when the target
@@ -48,6 +54,7 @@
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,8 +65,8 @@ use tokio::task::JoinHandle;
 
 use crate::events::message_for;
 use crate::log::{
-    Consumer, ConsumerConfig, Error, EventLog, Message, Offset, Partition, Producer, Result,
-    StartFrom, TopicSpec,
+    Consumer, ConsumerConfig, Delivery, Error, EventLog, Message, Offset, Partition, Producer,
+    Result, StartFrom, TopicSpec,
 };
 use crate::topics;
 
@@ -281,6 +288,8 @@ impl Publisher {
             config: config.clone(),
             writer_done: written_rx,
             abort: abort_rx,
+            in_flight: VecDeque::new(),
+            in_flight_messages: 0,
             uncommitted: None,
             last_commit: Instant::now(),
         };
@@ -574,6 +583,10 @@ struct Forwarder {
     config: PublisherConfig,
     writer_done: watch::Receiver<bool>,
     abort: watch::Receiver<bool>,
+    /// Batches sent and not yet acknowledged, oldest first.
+    in_flight: VecDeque<InFlight>,
+    /// Messages in `in_flight`.
+    in_flight_messages: usize,
     /// The spool position after the last batch the target acknowledged, not yet
     /// committed to the spool.
     uncommitted: Option<(String, Partition, Offset)>,
@@ -581,48 +594,99 @@ struct Forwarder {
     last_commit: Instant,
 }
 
+/// A batch handed to the target and not yet acknowledged.
+struct InFlight {
+    delivery: Delivery,
+    /// Kept to send again if it (or a batch before it) fails.
+    messages: Vec<Message>,
+    /// The spool position after it.
+    next: (String, Partition, Offset),
+    /// Its records this process spooled, and their encoded bytes.
+    ours: u64,
+    bytes: u64,
+    /// Its records an earlier process left in the spool.
+    backlog: u64,
+}
+
 /// How often the forwarder commits its spool offset while it keeps forwarding. A commit
-/// writes and fsyncs the group's file (two fsyncs); after every batch it held up the
-/// next one, and it only decides what a restarted process forwards again (consumers
-/// drop those duplicates). When the spool runs dry, or on the way out, it commits at
-/// once.
+/// writes and fsyncs the group's file (two fsyncs, 30-90 ms at worst on a busy disk),
+/// so the forwarder does not wait for it ([`Consumer::start_commit`]); it only decides
+/// what a restarted process forwards again (consumers drop those duplicates). When the
+/// spool runs dry it commits at once, and on the way out it waits for the commit.
 const SPOOL_COMMIT_EVERY: Duration = Duration::from_millis(100);
+
+/// Batches the forwarder keeps in flight at most, in units of
+/// [`PublisherConfig::max_batch`] messages. Waiting for each batch's `acks=all` before
+/// reading on made an event wait up to two broker round trips (the batch ahead of it,
+/// then its own); in flight together, it waits for its own.
+const IN_FLIGHT_BATCHES: usize = 4;
+
+/// How long the forwarder waits for new spool records while batches are in flight,
+/// before it looks again at their acknowledgements.
+const IN_FLIGHT_POLL: Duration = Duration::from_millis(2);
 
 impl Forwarder {
     async fn run(mut self) {
         self.forward().await;
-        self.commit_forwarded().await;
+        self.commit_forwarded(true).await;
     }
 
-    /// Commits the spool offset of what the target acknowledged, if not yet done.
-    async fn commit_forwarded(&mut self) {
+    /// Commits the spool offset of what the target acknowledged, if not yet done:
+    /// waiting for it to be stored when `wait` (on the way out), else not (a commit
+    /// fsyncs the group's file, and a 30-90 ms fsync held up every batch behind it).
+    async fn commit_forwarded(&mut self, wait: bool) {
         let Some(next) = self.uncommitted.take() else {
             return;
         };
         self.last_commit = Instant::now();
         // The target has them; a failed commit only means they may be sent again.
-        if let Err(e) = self.spool.commit(&[next]).await {
+        let committed = if wait {
+            self.spool.commit(&[next]).await
+        } else {
+            self.spool.start_commit(&[next]).await
+        };
+        if let Err(e) = committed {
             tracing::warn!(error = %e, "publisher could not commit its spool offset; events may be forwarded twice");
         }
     }
 
+    /// Forwards until aborted, or until the writer is done and everything is forwarded.
+    ///
+    /// Order: batches are handed to the target one after another
+    /// ([`Producer::start_send`] queues each behind the one before), so they land in
+    /// spool order. When one fails, the forwarder waits for every batch behind it, then
+    /// sends it and all of those again, in order and one at a time, until each is
+    /// acknowledged; what had landed arrives twice and consumers drop it.
     async fn forward(&mut self) {
         let mut backoff = Backoff::new(&self.config);
+        let most = self.config.max_batch.saturating_mul(IN_FLIGHT_BATCHES);
         loop {
             if *self.abort.borrow() {
                 return;
             }
+            if !self.settle(false, &mut backoff).await {
+                return;
+            }
             let drained = *self.writer_done.borrow()
+                && self.in_flight.is_empty()
                 && self.counters.forwarded.load(Ordering::Acquire)
                     >= self.counters.spooled.load(Ordering::Acquire);
             if drained {
                 return;
             }
-            let poll = match self
-                .spool
-                .poll(self.config.max_batch, Duration::from_millis(100))
-                .await
-            {
+            if self.in_flight_messages >= most {
+                if !self.settle(true, &mut backoff).await {
+                    return;
+                }
+                continue;
+            }
+            let wait = if self.in_flight.is_empty() {
+                Duration::from_millis(100)
+            } else {
+                IN_FLIGHT_POLL
+            };
+            let room = self.config.max_batch.min(most - self.in_flight_messages);
+            let poll = match self.spool.poll(room, wait).await {
                 Ok(poll) => poll,
                 Err(e) => {
                     self.counters.retries.fetch_add(1, Ordering::AcqRel);
@@ -638,7 +702,9 @@ impl Forwarder {
                 tracing::error!(offset = s.offset, location = %s.location, reason = %s.reason, "publisher spool is damaged; skipped unreadable events");
             }
             let Some(last) = poll.records.last() else {
-                self.commit_forwarded().await;
+                if self.in_flight.is_empty() {
+                    self.commit_forwarded(false).await;
+                }
                 continue;
             };
             let next = (last.topic.clone(), last.partition, last.offset + 1);
@@ -647,7 +713,7 @@ impl Forwarder {
                 ours += 1;
                 bytes += (r.key.len() + r.value.len()) as u64;
             }
-            let n = poll.records.len() as u64;
+            let backlog = poll.records.len() as u64 - ours;
             let messages: Vec<Message> = poll
                 .records
                 .into_iter()
@@ -657,40 +723,129 @@ impl Forwarder {
                     timestamp_ms: r.timestamp_ms,
                 })
                 .collect();
+            // A batch that could not even be queued fails when its turn comes, after
+            // the batches ahead of it: one path for every failure.
+            let delivery = match self
+                .target
+                .start_send(&self.config.topic, messages.clone())
+                .await
+            {
+                Ok(delivery) => delivery,
+                Err(e) => Box::pin(std::future::ready(Err(e))) as Delivery,
+            };
+            self.in_flight_messages += messages.len();
+            self.in_flight.push_back(InFlight {
+                delivery,
+                messages,
+                next,
+                ours,
+                bytes,
+                backlog,
+            });
+        }
+    }
+
+    /// Takes the acknowledged batches off the front of `in_flight` — waiting for the
+    /// first one if `wait`, else only those already acknowledged. A failed batch is
+    /// sent again with everything behind it ([`Forwarder::resend`]). False when
+    /// aborted.
+    async fn settle(&mut self, mut wait: bool, backoff: &mut Backoff) -> bool {
+        while let Some(front) = self.in_flight.front_mut() {
+            let outcome = if wait {
+                wait = false;
+                (&mut front.delivery).await
+            } else {
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                match front.delivery.as_mut().poll(&mut cx) {
+                    std::task::Poll::Ready(outcome) => outcome,
+                    std::task::Poll::Pending => break,
+                }
+            };
+            let Some(batch) = self.in_flight.pop_front() else {
+                break;
+            };
+            self.in_flight_messages -= batch.messages.len();
+            match outcome {
+                Ok(()) => {
+                    backoff.reset();
+                    self.acknowledged(batch).await;
+                }
+                Err(e) => {
+                    self.failed(batch.messages.len(), &e);
+                    return self.resend(batch, backoff).await;
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends `failed` and every batch in flight behind it again, in order, each until
+    /// acknowledged, after waiting for those batches' own outcomes (nothing of them may
+    /// still be in flight when they go again). False when aborted.
+    async fn resend(&mut self, failed: InFlight, backoff: &mut Backoff) -> bool {
+        for behind in self.in_flight.iter_mut() {
+            let _ = (&mut behind.delivery).await;
+        }
+        self.in_flight_messages = 0;
+        let again: Vec<InFlight> = std::iter::once(failed)
+            .chain(self.in_flight.drain(..))
+            .collect();
+        if pause(backoff.step(), &mut self.abort).await {
+            return false;
+        }
+        for batch in again {
             loop {
-                match self.target.send(&self.config.topic, messages.clone()).await {
+                match self
+                    .target
+                    .send(&self.config.topic, batch.messages.clone())
+                    .await
+                {
                     Ok(()) => break,
                     Err(e) => {
-                        self.counters.retries.fetch_add(1, Ordering::AcqRel);
-                        let retryable = if e.is_retryable() {
-                            "retryable"
-                        } else {
-                            "not retryable"
-                        };
-                        tracing::warn!(target = self.target_kind, topic = %self.config.topic, events = n, error = %e, retryable, "publisher could not forward; events stay in the spool");
-                        self.counters.set_error(Some(format!(
-                            "forward to {} {}: {e}",
-                            self.target_kind, self.config.topic
-                        )));
+                        self.failed(batch.messages.len(), &e);
                         if pause(backoff.step(), &mut self.abort).await {
-                            return;
+                            return false;
                         }
                     }
                 }
             }
             backoff.reset();
-            self.counters.forwarded.fetch_add(ours, Ordering::AcqRel);
-            self.counters
-                .backlog_forwarded
-                .fetch_add(n - ours, Ordering::AcqRel);
-            self.counters
-                .pending_bytes
-                .fetch_sub(bytes, Ordering::AcqRel);
-            self.counters.set_error(None);
-            self.uncommitted = Some(next);
-            if self.last_commit.elapsed() >= SPOOL_COMMIT_EVERY {
-                self.commit_forwarded().await;
-            }
+            self.acknowledged(batch).await;
+        }
+        true
+    }
+
+    /// Counts and reports a failed send of `events` events.
+    fn failed(&self, events: usize, e: &Error) {
+        self.counters.retries.fetch_add(1, Ordering::AcqRel);
+        let retryable = if e.is_retryable() {
+            "retryable"
+        } else {
+            "not retryable"
+        };
+        tracing::warn!(target = self.target_kind, topic = %self.config.topic, events, error = %e, retryable, "publisher could not forward; events stay in the spool");
+        self.counters.set_error(Some(format!(
+            "forward to {} {}: {e}",
+            self.target_kind, self.config.topic
+        )));
+    }
+
+    /// Accounts for a batch the target acknowledged; commits the spool offset when the
+    /// last commit is old enough.
+    async fn acknowledged(&mut self, batch: InFlight) {
+        self.counters
+            .forwarded
+            .fetch_add(batch.ours, Ordering::AcqRel);
+        self.counters
+            .backlog_forwarded
+            .fetch_add(batch.backlog, Ordering::AcqRel);
+        self.counters
+            .pending_bytes
+            .fetch_sub(batch.bytes, Ordering::AcqRel);
+        self.counters.set_error(None);
+        self.uncommitted = Some(batch.next);
+        if self.last_commit.elapsed() >= SPOOL_COMMIT_EVERY {
+            self.commit_forwarded(false).await;
         }
     }
 }

@@ -37,9 +37,31 @@ pub async fn run_all(log: &dyn EventLog, prefix: &str) {
     latest_skips_what_was_there_before(log, &format!("{prefix}.latest")).await;
     an_empty_poll_returns_within_its_wait(log, &format!("{prefix}.empty")).await;
     a_large_batch_arrives_intact(log, &format!("{prefix}.large")).await;
+    batches_started_one_after_another_land_in_that_order(log, &format!("{prefix}.pipelined")).await;
+    background_commits_take_effect_in_the_order_made(log, &format!("{prefix}.bgcommit")).await;
 }
 
 // === helpers ===
+
+/// A one-partition topic holding ten records (`v0`..`v9`, key `k`), and a consumer of
+/// a fresh group that has read all ten: returns the topic, the group and the consumer.
+async fn ten_read(log: &dyn EventLog, prefix: &str) -> (String, String, Box<dyn Consumer>) {
+    let topic = format!("{prefix}.t");
+    create(log, &topic, 1).await;
+    let batch = (0..10).map(|i| message("k", format!("v{i}"))).collect();
+    send(log, &topic, batch).await;
+    let group = format!("{prefix}.g");
+    let mut first = ok(
+        log.consumer(ConsumerConfig::new(&group, &[&topic])).await,
+        "make the first consumer",
+    );
+    let records = poll_count(first.as_mut(), 10, "first consumer reads all ten").await;
+    assert_eq!(
+        records[0].offset, 0,
+        "a group with no commit starts at the earliest"
+    );
+    (topic, group, first)
+}
 
 fn ok<T>(result: Result<T>, what: &str) -> T {
     match result {
@@ -258,26 +280,12 @@ pub async fn a_new_consumer_resumes_after_the_last_commit_and_redelivers_the_res
     log: &dyn EventLog,
     prefix: &str,
 ) {
-    let topic = format!("{prefix}.t");
-    create(log, &topic, 1).await;
-    let batch = (0..10).map(|i| message("k", format!("v{i}"))).collect();
-    send(log, &topic, batch).await;
-    let group = format!("{prefix}.g");
-    {
-        let mut first = ok(
-            log.consumer(ConsumerConfig::new(&group, &[&topic])).await,
-            "make the first consumer",
-        );
-        let records = poll_count(first.as_mut(), 10, "first consumer reads all ten").await;
-        assert_eq!(
-            records[0].offset, 0,
-            "a group with no commit starts at the earliest"
-        );
-        ok(
-            first.commit(&[(topic.clone(), 0 as Partition, 6)]).await,
-            "commit through offset 5",
-        );
-    }
+    let (topic, group, mut first) = ten_read(log, prefix).await;
+    ok(
+        first.commit(&[(topic.clone(), 0 as Partition, 6)]).await,
+        "commit through offset 5",
+    );
+    drop(first);
     let mut second = ok(
         log.consumer(ConsumerConfig::new(&group, &[&topic])).await,
         "make the second consumer",
@@ -442,4 +450,80 @@ pub async fn a_large_batch_arrives_intact(log: &dyn EventLog, prefix: &str) {
         seen.iter().all(|s| *s),
         "every message of the batch arrived"
     );
+}
+
+/// Batches handed over with `start_send` before any is acknowledged land in the order
+/// they were started, and each delivery reports success.
+pub async fn batches_started_one_after_another_land_in_that_order(
+    log: &dyn EventLog,
+    prefix: &str,
+) {
+    let topic = format!("{prefix}.t");
+    create(log, &topic, 1).await;
+    let producer = ok(log.producer(), "make a producer");
+    let mut deliveries = Vec::new();
+    for b in 0..5 {
+        let batch = (0..200)
+            .map(|i| message("k", format!("{:06}", b * 200 + i)))
+            .collect();
+        deliveries.push(ok(
+            producer.start_send(&topic, batch).await,
+            "start a batch",
+        ));
+    }
+    for (b, d) in deliveries.into_iter().enumerate() {
+        ok(d.await, &format!("delivery of batch {b}"));
+    }
+    let mut consumer = ok(
+        log.consumer(
+            ConsumerConfig::new(format!("{prefix}.g"), &[&topic]).starting(StartFrom::Earliest),
+        )
+        .await,
+        "make a consumer",
+    );
+    let records = poll_count(consumer.as_mut(), 1_000, "read the five batches").await;
+    let values: Vec<String> = records
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .collect();
+    let expected: Vec<String> = (0..1_000).map(|i| format!("{i:06}")).collect();
+    assert_eq!(values, expected, "the batches landed in the order started");
+}
+
+/// Commits made with `start_commit` are stored in the order made: after a commit of 3
+/// and then of 6, the group's next consumer starts at 6 (once the second is stored).
+pub async fn background_commits_take_effect_in_the_order_made(log: &dyn EventLog, prefix: &str) {
+    let (topic, group, mut first) = ten_read(log, prefix).await;
+    ok(
+        first
+            .start_commit(&[(topic.clone(), 0 as Partition, 3)])
+            .await,
+        "start a commit through offset 2",
+    );
+    ok(
+        first
+            .start_commit(&[(topic.clone(), 0 as Partition, 6)])
+            .await,
+        "start a commit through offset 5",
+    );
+    drop(first);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut next = ok(
+            log.consumer(ConsumerConfig::new(&group, &[&topic])).await,
+            "make the next consumer",
+        );
+        let records = poll_count(next.as_mut(), 1, "the next consumer reads").await;
+        match records[0].offset {
+            6 => break,
+            0 | 3 if tokio::time::Instant::now() < deadline => {
+                // Not stored yet; a later consumer will see it.
+                drop(next);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!(
+                "the group's next consumer started at offset {other}; the commits of 3 then 6 should leave it at 6"
+            ),
+        }
+    }
 }

@@ -497,6 +497,8 @@ conformance!(
     latest_skips_what_was_there_before,
     an_empty_poll_returns_within_its_wait,
     a_large_batch_arrives_intact,
+    batches_started_one_after_another_land_in_that_order,
+    background_commits_take_effect_in_the_order_made,
 );
 
 /// A measurement, too: the ACD's path end to end — `Publisher::publish` (non-blocking)

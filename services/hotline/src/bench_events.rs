@@ -258,7 +258,7 @@ async fn run(args: EventsArgs) -> Result<(), Failure> {
                 .count
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             if last_commit.elapsed() > Duration::from_millis(200) {
-                let _ = consumer.commit_through(&pending).await;
+                let _ = consumer.start_commit_through(&pending).await;
                 pending.clear();
                 last_commit = Instant::now();
             }

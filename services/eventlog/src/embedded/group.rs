@@ -192,6 +192,8 @@ pub(crate) struct EmbeddedConsumer {
     /// Where the next poll starts reading, for fairness between partitions.
     rr: usize,
     wake: watch::Receiver<u64>,
+    /// The file write of the last `start_commit`, if not yet waited for.
+    storing: Option<tokio::task::JoinHandle<Result<()>>>,
 }
 
 impl EmbeddedConsumer {
@@ -220,6 +222,7 @@ impl EmbeddedConsumer {
             in_flight: Vec::new(),
             rr: 0,
             wake,
+            storing: None,
         })
     }
 
@@ -354,8 +357,43 @@ impl Consumer for EmbeddedConsumer {
     }
 
     async fn commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()> {
+        self.stored().await?;
+        match self.store(positions)? {
+            Some(write) => join_write(write.await),
+            None => Ok(()),
+        }
+    }
+
+    async fn start_commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()> {
+        // One write at a time, so they land in the order made (usually the last one
+        // finished long ago).
+        self.stored().await?;
+        self.storing = self.store(positions)?;
+        Ok(())
+    }
+}
+
+fn join_write(joined: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    joined.map_err(|e| Error::Unavailable(format!("event log commit task failed: {e}")))?
+}
+
+impl EmbeddedConsumer {
+    /// Waits for the last `start_commit`'s write; its error, if it failed.
+    async fn stored(&mut self) -> Result<()> {
+        match self.storing.take() {
+            Some(write) => join_write(write.await),
+            None => Ok(()),
+        }
+    }
+
+    /// Starts writing `positions` into the group's file, on the blocking pool; `None`
+    /// when there is nothing to write.
+    fn store(
+        &mut self,
+        positions: &[(String, Partition, Offset)],
+    ) -> Result<Option<tokio::task::JoinHandle<Result<()>>>> {
         if positions.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         self.refresh()?;
         let owned: Vec<(String, Partition)> = self
@@ -366,7 +404,7 @@ impl Consumer for EmbeddedConsumer {
         let group = self.group.clone();
         let inner = self.inner.clone();
         let positions = positions.to_vec();
-        tokio::task::spawn_blocking(move || -> Result<()> {
+        Ok(Some(tokio::task::spawn_blocking(move || -> Result<()> {
             let dir = &inner.dir;
             let file_lock = inner.groups.with(dir, &group, |g| g.file_lock.clone())?;
             let _guard = file_lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -391,9 +429,7 @@ impl Consumer for EmbeddedConsumer {
                 Error::Config(format!("cannot encode offsets of group {group:?}: {e}"))
             })?;
             write_atomically(&group_path(dir, &group), &bytes)
-        })
-        .await
-        .map_err(|e| Error::Unavailable(format!("event log commit task failed: {e}")))?
+        })))
     }
 }
 

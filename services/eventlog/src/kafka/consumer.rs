@@ -70,6 +70,17 @@ impl ConsumerContext for GroupContext {
             }
         }
     }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        offsets: &TopicPartitionList,
+    ) {
+        // The only report a background commit (`start_commit`) gets.
+        if let Err(e) = result {
+            tracing::warn!(group = %self.group, error = %e, partitions = offsets.count(), "kafka consumer could not commit offsets; records after the last stored commit may be delivered again");
+        }
+    }
 }
 
 impl GroupContext {
@@ -217,19 +228,9 @@ impl Consumer for KafkaConsumer {
     }
 
     async fn commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()> {
-        if positions.is_empty() {
+        let Some(tpl) = offsets(positions)? else {
             return Ok(());
-        }
-        let mut tpl = TopicPartitionList::with_capacity(positions.len());
-        for (topic, partition, next) in positions {
-            let offset = i64::try_from(*next).map_err(|_| {
-                Error::Config(format!(
-                    "offset {next} of {topic}/{partition} is out of range"
-                ))
-            })?;
-            tpl.add_partition_offset(topic, *partition as i32, KafkaOffset::Offset(offset))
-                .map_err(|e| map_error(&format!("commit {topic}/{partition} at {next}"), e))?;
-        }
+        };
         let consumer = self.consumer.clone();
         let group = self.group.clone();
         let timeout = self.request_timeout;
@@ -244,4 +245,33 @@ impl Consumer for KafkaConsumer {
             }
         }
     }
+
+    async fn start_commit(&mut self, positions: &[(String, Partition, Offset)]) -> Result<()> {
+        let Some(tpl) = offsets(positions)? else {
+            return Ok(());
+        };
+        // librdkafka sends it in order with the others; the outcome reaches
+        // `GroupContext::commit_callback`.
+        self.consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| map_error(&format!("commit offsets of group {:?}", self.group), e))
+    }
+}
+
+/// `positions` as librdkafka's list, `None` when empty.
+fn offsets(positions: &[(String, Partition, Offset)]) -> Result<Option<TopicPartitionList>> {
+    if positions.is_empty() {
+        return Ok(None);
+    }
+    let mut tpl = TopicPartitionList::with_capacity(positions.len());
+    for (topic, partition, next) in positions {
+        let offset = i64::try_from(*next).map_err(|_| {
+            Error::Config(format!(
+                "offset {next} of {topic}/{partition} is out of range"
+            ))
+        })?;
+        tpl.add_partition_offset(topic, *partition as i32, KafkaOffset::Offset(offset))
+            .map_err(|e| map_error(&format!("commit {topic}/{partition} at {next}"), e))?;
+    }
+    Ok(Some(tpl))
 }

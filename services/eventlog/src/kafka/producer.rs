@@ -1,5 +1,6 @@
-//! The Kafka producer: sends a batch to explicit partitions and waits for every
-//! delivery report.
+//! The Kafka producer: queues a batch to explicit partitions in librdkafka and waits
+//! for every delivery report (`send`), or hands that wait back to the caller
+//! (`start_send`) so several batches can be in flight.
 //!
 //! All [`KafkaProducer`]s of a [`KafkaLog`](super::KafkaLog) share one librdkafka
 //! producer (one connection per broker, one send queue). librdkafka may declare an
@@ -18,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer as _};
 
 use super::{Inner, KafkaConfig, config_error, map_code, map_error};
-use crate::log::{Error, Message, Producer, Result, partition_for};
+use crate::log::{Delivery, Error, Message, Producer, Result, partition_for};
 
 /// The librdkafka producer every [`KafkaProducer`] of a log uses, replaced when fatal.
 pub(crate) struct Shared {
@@ -112,8 +113,15 @@ impl KafkaProducer {
 #[async_trait]
 impl Producer for KafkaProducer {
     async fn send(&self, topic: &str, messages: Vec<Message>) -> Result<()> {
+        self.start_send(topic, messages).await?.await
+    }
+
+    /// Queues every message in librdkafka (which keeps them in order per partition and
+    /// pipelines requests to the broker) and returns; the delivery waits for every
+    /// report. An error while queueing waits for what was queued before returning it.
+    async fn start_send(&self, topic: &str, messages: Vec<Message>) -> Result<Delivery> {
         if messages.is_empty() {
-            return Ok(());
+            return Ok(Box::pin(std::future::ready(Ok(()))));
         }
         let partitions = self.inner.partitions_of(topic).await?;
         let producer = self.inner.producer().current();
@@ -155,34 +163,47 @@ impl Producer for KafkaProducer {
                 break;
             }
         }
-        // Wait for every report even after a failure, so nothing of this batch is
-        // still in flight when the caller retries it.
-        while let Some(delivery) = pending.pop_front() {
-            note(
-                &mut first_error,
-                self.outcome(topic, delivery, &mut timed_out).await,
-            );
-        }
-        match first_error {
-            None => Ok(()),
-            Some(e) => {
-                match self
-                    .inner
-                    .producer()
-                    .replace_if_broken(&producer, timed_out)
-                {
-                    Some(why) => {
-                        let cause = match e {
-                            Error::Unavailable(m) | Error::Kafka(m) => m,
-                            other => other.to_string(),
-                        };
-                        Err(Error::Unavailable(format!(
-                            "{cause}; the producer was replaced ({why}), retry"
-                        )))
-                    }
-                    None => Err(e),
-                }
+        if let Some(e) = first_error {
+            // Queueing failed: wait for what was queued, so nothing of this batch is
+            // still in flight when the caller retries it.
+            while let Some(delivery) = pending.pop_front() {
+                let _ = self.outcome(topic, delivery, &mut timed_out).await;
             }
+            return Err(self.failed(&producer, e, timed_out));
+        }
+        let this = self.clone();
+        let topic = topic.to_string();
+        Ok(Box::pin(async move {
+            // Wait for every report even after a failure, so nothing of this batch is
+            // still in flight when the caller retries it.
+            let mut first_error = None;
+            while let Some(delivery) = pending.pop_front() {
+                note(
+                    &mut first_error,
+                    this.outcome(&topic, delivery, &mut timed_out).await,
+                );
+            }
+            match first_error {
+                None => Ok(()),
+                Some(e) => Err(this.failed(&producer, e, timed_out)),
+            }
+        }))
+    }
+}
+
+impl KafkaProducer {
+    /// The error a failed batch reports: `e`, or — when the producer it used was broken
+    /// and has been replaced — an [`Error::Unavailable`] saying to retry.
+    fn failed(&self, producer: &FutureProducer, e: Error, timed_out: bool) -> Error {
+        match self.inner.producer().replace_if_broken(producer, timed_out) {
+            Some(why) => {
+                let cause = match e {
+                    Error::Unavailable(m) | Error::Kafka(m) => m,
+                    other => other.to_string(),
+                };
+                Error::Unavailable(format!("{cause}; the producer was replaced ({why}), retry"))
+            }
+            None => e,
         }
     }
 }

@@ -15,12 +15,17 @@ use super::*;
 use crate::embedded::{EmbeddedConfig, EmbeddedLog, FsyncPolicy};
 use crate::log::{Record, TopicInfo};
 
-/// An embedded log that refuses sends while `down` is set.
-struct Flaky {
+/// The target of these tests: an embedded log whose producer a test wraps (to refuse
+/// sends while "down", or to pipeline them as Kafka does).
+struct Target {
     log: EmbeddedLog,
-    down: Arc<AtomicBool>,
+    wrap: WrapProducer,
 }
 
+/// Wraps the embedded log's producer.
+type WrapProducer = Box<dyn Fn(Box<dyn Producer>) -> Box<dyn Producer> + Send + Sync>;
+
+/// Refuses sends while `down` is set.
 struct FlakyProducer {
     inner: Box<dyn Producer>,
     down: Arc<AtomicBool>,
@@ -37,9 +42,9 @@ impl Producer for FlakyProducer {
 }
 
 #[async_trait]
-impl EventLog for Flaky {
+impl EventLog for Target {
     fn kind(&self) -> &'static str {
-        "flaky"
+        "test target"
     }
     async fn ensure_topics(&self, specs: &[TopicSpec]) -> Result<Vec<TopicInfo>> {
         self.log.ensure_topics(specs).await
@@ -51,10 +56,7 @@ impl EventLog for Flaky {
         self.log.end_offsets(topic).await
     }
     fn producer(&self) -> Result<Box<dyn Producer>> {
-        Ok(Box::new(FlakyProducer {
-            inner: self.log.producer()?,
-            down: self.down.clone(),
-        }))
+        Ok((self.wrap)(self.log.producer()?))
     }
     async fn consumer(&self, config: ConsumerConfig) -> Result<Box<dyn Consumer>> {
         self.log.consumer(config).await
@@ -77,7 +79,8 @@ fn config() -> PublisherConfig {
     }
 }
 
-async fn target(dir: &std::path::Path) -> (Arc<Flaky>, Arc<AtomicBool>) {
+/// The "events" topic (4 partitions) in an embedded log at `dir`.
+async fn events_log(dir: &std::path::Path) -> EmbeddedLog {
     let log = EmbeddedLog::open(dir, fast()).await.expect("open target");
     log.ensure_topics(&[TopicSpec {
         name: "events".into(),
@@ -87,14 +90,23 @@ async fn target(dir: &std::path::Path) -> (Arc<Flaky>, Arc<AtomicBool>) {
     }])
     .await
     .expect("events topic");
+    log
+}
+
+/// A target that refuses sends while the returned flag is set.
+async fn target(dir: &std::path::Path) -> (Arc<Target>, Arc<AtomicBool>) {
     let down = Arc::new(AtomicBool::new(false));
-    (
-        Arc::new(Flaky {
-            log,
-            down: down.clone(),
+    let flag = down.clone();
+    let target = Target {
+        log: events_log(dir).await,
+        wrap: Box::new(move |inner| {
+            Box::new(FlakyProducer {
+                inner,
+                down: flag.clone(),
+            })
         }),
-        down,
-    )
+    };
+    (Arc::new(target), down)
 }
 
 /// Event `n` of contact `n % contacts`.
@@ -337,4 +349,188 @@ fn a_bad_config_names_the_value_that_is_wrong() {
     .validate()
     .expect_err("min above max");
     assert!(err.to_string().contains("retry_min"), "{err}");
+}
+
+/// A target that pipelines like Kafka: `start_send` queues a batch and returns; the
+/// test decides when queued batches land (appended to `log`, in order) or fail. A
+/// failure breaks the target as a fatal error breaks librdkafka's idempotent producer
+/// (the gapless guarantee): everything queued or started behind it fails too, until
+/// the next `send` (the forwarder's resend, on what would be a fresh producer), which
+/// appends at once.
+struct Piped {
+    target: Arc<Target>,
+    queue: Arc<std::sync::Mutex<PipeQueue>>,
+}
+
+#[derive(Default)]
+struct PipeQueue {
+    waiting: std::collections::VecDeque<(Vec<Message>, tokio::sync::oneshot::Sender<Result<()>>)>,
+    /// Batches handed over by `start_send`.
+    started: usize,
+    /// Most batches that were waiting at once.
+    most_waiting: usize,
+    /// Batches sent with `send`.
+    resent: usize,
+    /// A batch failed and no `send` came since.
+    broken: bool,
+}
+
+struct PipedProducer {
+    inner: Box<dyn Producer>,
+    queue: Arc<std::sync::Mutex<PipeQueue>>,
+}
+
+#[async_trait]
+impl Producer for PipedProducer {
+    async fn send(&self, topic: &str, messages: Vec<Message>) -> Result<()> {
+        {
+            let mut q = self.queue.lock().expect("queue");
+            q.resent += 1;
+            q.broken = false;
+        }
+        self.inner.send(topic, messages).await
+    }
+
+    async fn start_send(&self, _topic: &str, messages: Vec<Message>) -> Result<Delivery> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut q = self.queue.lock().expect("queue");
+        q.started += 1;
+        if q.broken {
+            return Ok(Box::pin(std::future::ready(Err(Error::Unavailable(
+                "test target is broken".into(),
+            )))));
+        }
+        q.waiting.push_back((messages, tx));
+        q.most_waiting = q.most_waiting.max(q.waiting.len());
+        Ok(Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(Error::Unavailable("test target went away".into())))
+        }))
+    }
+}
+
+impl Piped {
+    async fn open(dir: &std::path::Path) -> Self {
+        let queue: Arc<std::sync::Mutex<PipeQueue>> = Default::default();
+        let shared = queue.clone();
+        let target = Target {
+            log: events_log(dir).await,
+            wrap: Box::new(move |inner| {
+                Box::new(PipedProducer {
+                    inner,
+                    queue: shared.clone(),
+                })
+            }),
+        };
+        Self {
+            target: Arc::new(target),
+            queue,
+        }
+    }
+
+    fn started(&self) -> usize {
+        self.queue.lock().expect("queue").started
+    }
+
+    /// Lands (`fail` false) or fails every batch waiting now, oldest first; returns how
+    /// many.
+    async fn release(&self, fail: bool) -> usize {
+        let (waiting, broken) = {
+            let mut q = self.queue.lock().expect("queue");
+            q.broken |= fail;
+            (q.waiting.drain(..).collect::<Vec<_>>(), q.broken)
+        };
+        let n = waiting.len();
+        let producer = self.target.log.producer().expect("producer");
+        for (messages, tx) in waiting {
+            let outcome = if broken {
+                Err(Error::Unavailable("test target lost the batch".into()))
+            } else {
+                producer.send("events", messages).await
+            };
+            let _ = tx.send(outcome);
+        }
+        n
+    }
+
+    async fn wait_started(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.started() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the forwarder started {} batches, expected {n} while earlier ones were unacknowledged",
+                self.started()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A publisher forwarding to a [`Piped`] target, fed three rounds of 100 events, each
+/// round started as a batch while the ones before it are unacknowledged.
+async fn three_rounds_in_flight(dir: &std::path::Path) -> (Piped, Publisher) {
+    let piped = Piped::open(&dir.join("target")).await;
+    let p = Publisher::open(dir.join("spool"), piped.target.clone(), config())
+        .await
+        .expect("publisher");
+    for round in 0..3u64 {
+        for n in round * 100..(round + 1) * 100 {
+            p.publish(&[event(n, 7)]);
+        }
+        piped.wait_started(round as usize + 1).await;
+    }
+    (piped, p)
+}
+
+/// Lands what the target is sent until all 300 events are forwarded, shuts the
+/// publisher down and checks the target holds each event once, in order per key.
+async fn land_all_three_rounds(piped: &Piped, p: &Publisher) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while p.stats().forwarded < 300 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", p.stats());
+        let _ = piped.release(false).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = p.shutdown(Duration::from_secs(5)).await;
+    assert!(report.flushed, "{report:?}");
+    let records = read_all(piped.target.as_ref(), 300).await;
+    assert_eq!(
+        records.len(),
+        300,
+        "each event once (a lost batch never landed)"
+    );
+    for (key, seq) in sequences(&records) {
+        assert!(
+            seq.windows(2).all(|w| w[0] < w[1]),
+            "{key:?} out of order: {seq:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarder_keeps_several_batches_in_flight_and_they_land_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (piped, p) = three_rounds_in_flight(dir.path()).await;
+    assert!(
+        piped.queue.lock().expect("queue").most_waiting >= 3,
+        "batches were not in flight together"
+    );
+    assert_eq!(p.stats().forwarded, 0, "nothing is acknowledged yet");
+    land_all_three_rounds(&piped, &p).await;
+    assert_eq!(piped.queue.lock().expect("queue").resent, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_goes_again_with_every_batch_behind_it_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (piped, p) = three_rounds_in_flight(dir.path()).await;
+    // The broker loses every batch in flight: the first fails and those behind it too.
+    let lost = piped.release(true).await;
+    assert!(lost >= 3, "{lost} batches were in flight");
+    land_all_three_rounds(&piped, &p).await;
+    assert!(p.stats().retries >= 1, "{:?}", p.stats());
+    assert!(
+        piped.queue.lock().expect("queue").resent >= lost,
+        "the failed batch and every batch behind it go again"
+    );
 }

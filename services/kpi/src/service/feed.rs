@@ -340,7 +340,9 @@ impl Feed {
             .store(self.args.clock.now().millis(), Ordering::Relaxed);
         // After the store holds what they cover: at least once, never lost.
         let delivered: Vec<Position> = self.delivered.values().cloned().collect();
-        if let Err(e) = self.consumer.commit_through(&delivered).await {
+        // Without waiting for it: the checkpoint already holds these positions, and a
+        // commit that waits for the broker holds up the feed a round trip.
+        if let Err(e) = self.consumer.start_commit_through(&delivered).await {
             tracing::warn!(error = %e, "kpi: committing offsets failed; they are in the checkpoint");
         }
     }
