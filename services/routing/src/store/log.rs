@@ -229,10 +229,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         }
         if let Some(memory) = &self.db.memory {
+            // The mark first, then the entries: a reader never sees them gone while the
+            // mark still says they are there.
+            db::lock(&self.db.meta).last_purged = Some(log_id);
             let mut memory = db::lock(memory);
             let kept = memory.split_off(&(log_id.index + 1));
             *memory = kept;
-            db::lock(&self.db.meta).last_purged = Some(log_id);
             return Ok(());
         }
         let bytes = self.db.encode("last purged log id", &log_id)?;

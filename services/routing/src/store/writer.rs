@@ -196,6 +196,7 @@ fn run(db: &Db, mut requests: mpsc::Receiver<WriteOp>, max_batch: usize) {
         if failure.is_none() {
             // Wall-clock on purpose: this measures the disk, not the routing logic.
             let started = Instant::now();
+            announce_purges(db, &batch);
             // A panic inside redb (a damaged page, in a debug build) must reach openraft as a
             // storage error, not strand the batch's callbacks and hang the node.
             let written = panic::catch_unwind(AssertUnwindSafe(|| write(db, &batch)))
@@ -323,6 +324,21 @@ fn publish(db: &Db, batch: &[WriteOp]) {
             WriteOp::SaveVote { vote, .. } => meta.vote = Some(*vote),
             WriteOp::Purge { log_id, .. } => meta.last_purged = Some(*log_id),
             _ => {}
+        }
+    }
+}
+
+/// Before a commit: shows readers the last purged id of the batch's purges, so that no
+/// reader ever finds purged entries gone while the purge mark still says they are there
+/// (the commit removes them from readers' view at once, `publish` runs after it). A
+/// mark ahead of entries still present only hides entries already given up.
+fn announce_purges(db: &Db, batch: &[WriteOp]) {
+    let mut meta = db::lock(&db.meta);
+    for op in batch {
+        if let WriteOp::Purge { log_id, .. } = op
+            && meta.last_purged.as_ref() < Some(log_id)
+        {
+            meta.last_purged = Some(*log_id);
         }
     }
 }
