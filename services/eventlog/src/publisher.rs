@@ -23,11 +23,11 @@
 //!
 //! - **Order**: one channel, one writer, a one-partition spool and one forwarder that
 //!   hands batches to the target one after another ([`Producer::start_send`]: up to
-//!   four batches in flight, each queued behind the one before), so events reach the
-//!   target in publish order (so per key too). When a batch fails, the forwarder waits
-//!   for those behind it and sends it and them again, in order, each until
-//!   acknowledged. A batch sent again may be delivered twice; consumers drop
-//!   duplicates by event id. (Waiting for each batch's `acks=all` before reading on
+//!   four full batches' worth of messages in flight, each batch queued behind the one
+//!   before), so events reach the target in publish order (so per key too). When a
+//!   batch fails, the forwarder waits for those behind it and sends it and them
+//!   again, in order, each until acknowledged. A batch sent again may be delivered
+//!   twice; consumers drop duplicates by event id. (Waiting for each batch's `acks=all` before reading on
 //!   made an event wait up to two broker round trips: measured p99 64-84 ms ACD ->
 //!   tansu -> KPI at 50k events/s, against 40-75 ms pipelined.)
 //! - **Outage**: the forwarder retries with capped exponential backoff
@@ -615,8 +615,10 @@ struct InFlight {
 /// spool runs dry it commits at once, and on the way out it waits for the commit.
 const SPOOL_COMMIT_EVERY: Duration = Duration::from_millis(100);
 
-/// Batches the forwarder keeps in flight at most, in units of
-/// [`PublisherConfig::max_batch`] messages. Waiting for each batch's `acks=all` before
+/// Most messages the forwarder keeps in flight, in units of
+/// [`PublisherConfig::max_batch`] (4 × 5,000 by default). A batch is what the spool held
+/// when polled, so at a steady rate many small batches are in flight together. Waiting
+/// for each batch's `acks=all` before
 /// reading on made an event wait up to two broker round trips (the batch ahead of it,
 /// then its own); in flight together, it waits for its own.
 const IN_FLIGHT_BATCHES: usize = 4;

@@ -301,8 +301,9 @@ fn write(db: &Db, batch: &[WriteOp]) -> Result<(), StoreError> {
 }
 
 /// After a commit: drops the committed entries from the unflushed tail and shows readers the
-/// new vote and last purged id. An entry is dropped only if the tail still holds this very
-/// copy, so a later append at the same index is never lost.
+/// new vote (the last purged id was shown before the commit, by `announce_purges`). An
+/// entry is dropped only if the tail still holds this very copy, so a later append at the
+/// same index is never lost.
 fn publish(db: &Db, batch: &[WriteOp]) {
     let mut tail = db::lock(&db.tail);
     for op in batch {
@@ -320,10 +321,8 @@ fn publish(db: &Db, batch: &[WriteOp]) {
     drop(tail);
     let mut meta = db::lock(&db.meta);
     for op in batch {
-        match op {
-            WriteOp::SaveVote { vote, .. } => meta.vote = Some(*vote),
-            WriteOp::Purge { log_id, .. } => meta.last_purged = Some(*log_id),
-            _ => {}
+        if let WriteOp::SaveVote { vote, .. } = op {
+            meta.vote = Some(*vote);
         }
     }
 }
